@@ -1,4 +1,6 @@
-"""Install warpgan from the nbdev settings in `settings.ini` (no `pkg_resources`: current setuptools lacks it)."""
+"""Install warpgan from the nbdev settings in `settings.ini` (no `pkg_resources`: current setuptools lacks it).
+
+nbdev_export writes a `pyproject.toml` whose metadata is all "dynamic": every field it names is given here."""
 import shlex
 from configparser import ConfigParser
 
@@ -22,6 +24,13 @@ setuptools.setup(
     author_email=cfg["author_email"],
     license="Apache-2.0",
     keywords=cfg["keywords"].split(),
+    url=cfg["git_url"],
+    project_urls={"Source": cfg["git_url"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Intended Audience :: Science/Research",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
     python_requires=">=" + cfg["min_python"],
     packages=setuptools.find_packages(include=[lib_path, lib_path + ".*"]),
     package_data={lib_path: ["assets/*", "weights/*"]},
