@@ -6,7 +6,7 @@ __all__ = ['FOV_DEG', 'RADIUS', 'PIVOT', 'as_tensor', 'check_finite', 'check_cam
            'pixel_centres', 'lift', 'camera_rays', 'unproject', 'project', 'mirror_camera', 'mirror_label',
            'to_pytorch3d']
 
-# %% ../nbs/00_camera.ipynb #09bc5905
+# %% ../nbs/00_camera.ipynb #db16649b
 import json
 import math
 from pathlib import Path
@@ -14,12 +14,12 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-# %% ../nbs/00_camera.ipynb #cf24bf6f
+# %% ../nbs/00_camera.ipynb #5bef52c8
 FOV_DEG = 18.837              # EG3D's FFHQ field of view, degrees
 RADIUS = 2.7                  # EG3D's FFHQ camera distance from the world origin
 PIVOT = (0.0, 0.0, 0.2)       # the point the cameras look at
 
-# %% ../nbs/00_camera.ipynb #bfdcada7
+# %% ../nbs/00_camera.ipynb #d80bf9b2
 def as_tensor(x, name: str, dtype=torch.float32, device=None) -> torch.Tensor:
     "`x` as a float tensor (keeping its device unless `device` is given); `name` is used in errors."
     try:
@@ -61,7 +61,7 @@ def check_intrinsics(intrinsics, name: str = "intrinsics") -> torch.Tensor:
         raise ValueError(f"{name}: focal lengths (entries (0,0) and (1,1)) must be positive")
     return k
 
-# %% ../nbs/00_camera.ipynb #9ed92d9e
+# %% ../nbs/00_camera.ipynb #6c4e7b40
 def lookat_matrix(origin: torch.Tensor, target) -> torch.Tensor:
     "Camera-to-world `(B, 4, 4)` for cameras at `origin` `(B, 3)` looking at `target`, y up, OpenCV axes."
     target = torch.as_tensor(target, dtype=origin.dtype, device=origin.device).expand_as(origin)
@@ -96,7 +96,7 @@ def orbit_pose(yaw_deg=0.0, pitch_deg=0.0, lookat=PIVOT, radius: float = RADIUS)
     vertical = math.pi * (1 - torch.cos(polar)) / 2      # inverse of EG3D's arccos mapping
     return lookat_pose(math.pi / 2 + yaw, vertical, lookat, radius)
 
-# %% ../nbs/00_camera.ipynb #e07d61d1
+# %% ../nbs/00_camera.ipynb #aa5eca16
 def fov_to_intrinsics(fov_deg: float = FOV_DEG, device=None) -> torch.Tensor:
     "EG3D's normalised `(3, 3)` intrinsics for a field of view in degrees (its 3.14159 and 1.414 kept)."
     if not (0 < float(fov_deg) < 180):
@@ -104,7 +104,7 @@ def fov_to_intrinsics(fov_deg: float = FOV_DEG, device=None) -> torch.Tensor:
     focal = 1.0 / (math.tan(fov_deg * 3.14159 / 360) * 1.414)
     return torch.tensor([[focal, 0.0, 0.5], [0.0, focal, 0.5], [0.0, 0.0, 1.0]], device=device)
 
-# %% ../nbs/00_camera.ipynb #12aa9b14
+# %% ../nbs/00_camera.ipynb #1327646f
 def camera_label(cam2world, intrinsics=None) -> torch.Tensor:
     "EG3D's `(B, 25)` label: flattened cam2world `(B, 4, 4)` then intrinsics (`(3, 3)` or `(B, 3, 3)`)."
     m = check_cam2world(cam2world)
@@ -122,7 +122,7 @@ def split_label(c) -> tuple:
     return check_cam2world(c[:, :16].reshape(-1, 4, 4), "c (cam2world part)"), \
            check_intrinsics(c[:, 16:].reshape(-1, 3, 3), "c (intrinsics part)")
 
-# %% ../nbs/00_camera.ipynb #14eddc17
+# %% ../nbs/00_camera.ipynb #d12c34dc
 def read_dataset_json(path) -> dict:
     "Read an EG3D `dataset.json` into {file name: `(25,)` label}; a malformed file raises `ValueError`."
     path = Path(path)
@@ -144,7 +144,7 @@ def read_dataset_json(path) -> dict:
             raise ValueError(f"{path}: labels[{i}] ({entry[0]}): {e}") from e
     return out
 
-# %% ../nbs/00_camera.ipynb #e1f07682
+# %% ../nbs/00_camera.ipynb #b6b60087
 def pixel_centres(resolution: int, device=None) -> torch.Tensor:
     "Normalised pixel centres `(R*R, 2)` as (u, v) = ((j+0.5)/R, (i+0.5)/R), row-major, as EG3D's ray sampler."
     if int(resolution) != resolution or resolution < 1:
@@ -170,7 +170,7 @@ def camera_rays(cam2world, intrinsics, resolution: int) -> tuple:
     dirs = F.normalize(lift(uv, k) @ m[:, :3, :3].transpose(1, 2), dim=-1)
     return m[:, None, :3, 3].expand_as(dirs), dirs
 
-# %% ../nbs/00_camera.ipynb #a3893e5a
+# %% ../nbs/00_camera.ipynb #af18468a
 def unproject(depth, cam2world, intrinsics) -> torch.Tensor:
     "Lift an along-ray depth map `(B, 1, R, R)` to world points `(B, R*R, 3)`, row-major (inf depth → inf points)."
     depth = as_tensor(depth, "depth")
@@ -198,7 +198,7 @@ def project(points, cam2world, intrinsics) -> tuple:
     u = x * fx + cx - cy * sk / fy + sk * v / fy   # undoes `lift`
     return torch.stack((u, v), dim=-1), rel.norm(dim=-1), z
 
-# %% ../nbs/00_camera.ipynb #52858ac7
+# %% ../nbs/00_camera.ipynb #6d85c6f9
 def mirror_camera(cam2world) -> torch.Tensor:
     "The camera that sees the left-right flipped image of the world reflected in x = 0: S·cam2world·S."
     m = check_cam2world(cam2world).clone()
@@ -214,7 +214,7 @@ def mirror_label(c) -> torch.Tensor:
     k[:, 0, 1] = -k[:, 0, 1]
     return camera_label(mirror_camera(m), k)
 
-# %% ../nbs/00_camera.ipynb #8a129709
+# %% ../nbs/00_camera.ipynb #ec8d8f8b
 def to_pytorch3d(cam2world, intrinsics, resolution: int):
     "PyTorch3D `PerspectiveCameras` for our cameras at `resolution`² pixels, via `cameras_from_opencv_projection`."
     from pytorch3d.utils import cameras_from_opencv_projection

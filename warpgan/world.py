@@ -5,7 +5,7 @@ __all__ = ['HELDOUT_SEED', 'BACKGROUND', 'BOX', 'FAR', 'HEAD_SCALE', 'SKIN', 'HA
            'N_UNIFORMS', 'sd_ellipsoid', 'sd_capsule', 'sd_box', 'smooth_union', 'hard_union', 'Heads', 'sample_heads',
            'head_sdf', 'sphere_trace', 'render_heads', 'sample_camera_angles', 'sample_cameras']
 
-# %% ../nbs/01_world.ipynb #16be2c69
+# %% ../nbs/01_world.ipynb #47949bc0
 import math
 from dataclasses import dataclass
 
@@ -14,14 +14,14 @@ import torch.nn.functional as F
 
 from .camera import as_tensor, camera_label, check_finite, lift, orbit_pose, pixel_centres, split_label
 
-# %% ../nbs/01_world.ipynb #7994d643
+# %% ../nbs/01_world.ipynb #25f96779
 HELDOUT_SEED = 1_000_000    # world seeds below this are for training; evaluation uses seeds from here up
 BACKGROUND = 1.0            # background colour in [-1, 1]: white, what EG3D's renderer gives with white_back
 BOX = 0.5                   # the world fits EG3D's tri-plane box [-BOX, BOX]^3
 FAR = 10.0                  # the distance an absent part reports
 HEAD_SCALE = 0.85           # head parameters are in "head units"; the world's head is this much smaller
 
-# %% ../nbs/01_world.ipynb #8b7985b6
+# %% ../nbs/01_world.ipynb #600326c6
 def sd_ellipsoid(p, centre, radii):
     "Signed distance bound to an axis-aligned ellipsoid (exact on its surface)."
     q = (p - centre) / radii
@@ -51,7 +51,7 @@ def hard_union(d1, c1, d2, c2):
     near = d1 <= d2
     return torch.minimum(d1, d2), (None if c1 is None else torch.where(near[..., None], c1, c2))
 
-# %% ../nbs/01_world.ipynb #3df38f2f
+# %% ../nbs/01_world.ipynb #fcd43999
 SKIN = torch.tensor([[0.96, 0.80, 0.69], [0.85, 0.64, 0.50], [0.66, 0.46, 0.32], [0.42, 0.28, 0.19]])
 HAIR = torch.tensor([[0.07, 0.06, 0.06], [0.22, 0.13, 0.08], [0.45, 0.29, 0.16], [0.86, 0.70, 0.42],
                      [0.66, 0.27, 0.11], [0.72, 0.72, 0.72]])
@@ -85,7 +85,7 @@ def _front_z(h, x, y):
 
 def _xyz(x, y, z): return torch.stack(torch.broadcast_tensors(x, y, z), dim=-1)
 
-# %% ../nbs/01_world.ipynb #eeece777
+# %% ../nbs/01_world.ipynb #d3c87702
 def _head_params(u, asymmetry: bool) -> dict:
     "Map uniforms `(n, N_UNIFORMS)` to a head's named parameters (all tensors with a leading n)."
     n = len(u)
@@ -151,7 +151,7 @@ def _head_params(u, asymmetry: bool) -> dict:
     h["metal"] = torch.where(u[:, 54:55] < 0.5, torch.tensor([0.85, 0.68, 0.25]), torch.tensor([0.8, 0.8, 0.82]))
     return h
 
-# %% ../nbs/01_world.ipynb #52173b69
+# %% ../nbs/01_world.ipynb #69fc7286
 @dataclass
 class Heads:
     "A batch of world identities: named parameter tensors with a leading batch dimension, and their seeds."
@@ -181,7 +181,7 @@ def sample_heads(n: int, seed: int = 0, asymmetry: bool = True) -> Heads:
     u = torch.stack([torch.rand(N_UNIFORMS, generator=torch.Generator().manual_seed(s)) for s in seeds])
     return Heads(_head_params(u, bool(asymmetry)), seeds, bool(asymmetry))
 
-# %% ../nbs/01_world.ipynb #ce81dbce
+# %% ../nbs/01_world.ipynb #4aabf3b7
 def head_sdf(p, h: dict, colour: bool = False):
     "Signed distance (and, with `colour`, albedo in [0, 1]) of heads `h` (per-point parameters) at world points `p` `(M, 3)`."
     box = sd_box(p, torch.zeros(3, device=p.device), torch.full((3,), BOX, device=p.device))
@@ -207,7 +207,7 @@ def head_sdf(p, h: dict, colour: bool = False):
         c = _paint(p, h, c)
     for eye in ("eye_l", "eye_rt"):
         de = (p - h[eye]).norm(dim=-1) - h["eye_r"]
-        d, c = hard_union(d, c, de, col(_eye_colour(p, h[eye], h["iris"])))
+        d, c = hard_union(d, c, de, _eye_colour(p, h[eye], h["iris"]) if colour else None)
     d, c = hard_union(d, c, (p - h["earring"]).norm(dim=-1) - 0.014, col(h["metal"]))
     d = torch.maximum(d * HEAD_SCALE, box)
     return (d, c) if colour else d
@@ -247,29 +247,33 @@ def _paint(p, h, c):
     mole = torch.sigmoid((0.012 - (p - h["mole"]).norm(dim=-1)) / 0.002)
     return c * (1 - 0.7 * mole[..., None])
 
-# %% ../nbs/01_world.ipynb #88ee21e4
+# %% ../nbs/01_world.ipynb #e59cc525
 def _box_interval(origins, dirs):
     "Where each ray enters and leaves the box [-BOX, BOX]^3 (enter > leave: it misses)."
     inv = 1.0 / torch.where(dirs.abs() < 1e-12, torch.full_like(dirs, 1e-12), dirs)
     t0, t1 = (-BOX - origins) * inv, (BOX - origins) * inv
     return torch.minimum(t0, t1).amax(-1).clamp_min(0), torch.maximum(t0, t1).amin(-1)
 
-def sphere_trace(sdf, origins, dirs, steps: int = 160, eps: float = 1e-4, relax: float = 0.8):
+def sphere_trace(sdf, origins, dirs, steps: int = 160, eps: float = 1e-4, relax: float = 0.8, graze: float = 1e-3):
     "March rays `(M, 3)` through `sdf(points, ray_index)`: (t `(M,)`, hit `(M,)` bool)."
     t, t_far = _box_interval(origins, dirs)
     hit = torch.zeros_like(t, dtype=torch.bool)
     active = torch.nonzero(t < t_far).squeeze(1)
+    d = torch.full_like(t, FAR)
     for _ in range(steps):
         if active.numel() == 0:
             break
-        d = sdf(origins[active] + t[active, None] * dirs[active], active)
-        done = d.abs() < eps
+        d_active = sdf(origins[active] + t[active, None] * dirs[active], active)
+        d[active] = d_active
+        done = d_active.abs() < eps
         hit[active[done]] = True
-        t[active] += torch.where(done, torch.zeros_like(d), relax * d)
+        t[active] += torch.where(done, torch.zeros_like(d_active), relax * d_active)
         active = active[~done & (t[active] < t_far[active])]
+    # rays that graze a silhouette creep along it in tiny steps; one still within `graze` of it is a hit
+    hit[active[d[active].abs() < graze]] = True
     return t, hit
 
-# %% ../nbs/01_world.ipynb #40d77e7f
+# %% ../nbs/01_world.ipynb #5c7a3a65
 def _shade(p, h, albedo):
     "Ambient + Lambert shading from each head's key light, from SDF normals by central differences."
     e = 5e-4
@@ -326,7 +330,7 @@ def render_heads(heads: Heads, c, resolution: int = 64, supersample: int = 2) ->
     depth = torch.where(hit_c, t.reshape(n, R, R, K)[..., centre_k], torch.full_like(hit_c, math.inf, dtype=t.dtype))
     return {"image": image.contiguous(), "depth": depth[:, None].contiguous(), "mask": hit_c[:, None].float()}
 
-# %% ../nbs/01_world.ipynb #72d19cf7
+# %% ../nbs/01_world.ipynb #99cc0ce1
 def sample_camera_angles(n: int, seed: int = 0, yaw_std: float = 20.0, pitch_std: float = 8.0,
                          wide: float = 0.15, max_yaw: float = 75.0) -> tuple:
     "FFHQ-like (yaw, pitch) in degrees, `(n,)` each: normal yaw with a `wide` fraction uniform in ±`max_yaw`."
