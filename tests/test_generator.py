@@ -23,9 +23,9 @@ def test_empty_rays_have_far_depth_and_finite_gradients():
     depths = torch.linspace(2.25, 3.3, 8).reshape(1, 1, 8, 1).repeat(2, 3, 1, 1)
     sigma = torch.full((2, 3, 8, 1), -60.0, requires_grad=True)
     feats = torch.rand(2, 3, 8, 4, requires_grad=True)
-    _, depth, _ = ray_march(feats, sigma, depths)
+    feat, depth, _ = ray_march(feats, sigma, depths)
     assert torch.allclose(depth, torch.full_like(depth, 3.3))
-    (depth * 0).sum().backward()
+    ((depth * 0).sum() + (feat * 0).sum()).backward()
     assert torch.isfinite(sigma.grad).all() and torch.isfinite(feats.grad).all()
 
 
