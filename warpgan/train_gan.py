@@ -4,7 +4,7 @@
 __all__ = ['render_dataset', 'batch_from', 'DiscriminatorBlock', 'DualDiscriminator', 'resize_raw', 'blur', 'r1_penalty',
            'downsample_depth', 'reconstruction_loss', 'Trainer', 'slim_checkpoint', 'train_generator', 'main']
 
-# %% ../nbs/03_train_generator.ipynb #5bdc7d89
+# %% ../nbs/03_train_generator.ipynb #39d8fdc6
 import copy
 import json
 import math
@@ -22,7 +22,7 @@ from .camera import camera_label, orbit_pose
 from .generator import TriPlaneGenerator
 from .world import HELDOUT_SEED, render_heads, sample_camera_angles, sample_heads
 
-# %% ../nbs/03_train_generator.ipynb #20588079
+# %% ../nbs/03_train_generator.ipynb #b4eda860
 def render_dataset(n_ids: int, views: int, seed: int = 0, resolution: int = 64, path=None, chunk: int = 32,
                    progress: bool = True) -> dict:
     "Render `n_ids` identities × `views` FFHQ-like cameras: dict of `image` uint8, `depth`, `mask`, `c`, `identity`."
@@ -70,7 +70,7 @@ def batch_from(data: dict, idx) -> dict:
     depth = torch.where(mask.bool(), data["depth"][idx].float(), torch.full_like(mask, math.inf))
     return {"image": img, "depth": depth, "mask": mask, "c": data["c"][idx], "identity": data["identity"][idx]}
 
-# %% ../nbs/03_train_generator.ipynb #4c20dab4
+# %% ../nbs/03_train_generator.ipynb #175a7f14
 def _conv(cin, cout, k=3):
     return nn.Conv2d(cin, cout, k, padding=k // 2)
 
@@ -121,7 +121,7 @@ def resize_raw(image, resolution):
     "A real image as the discriminator's 'raw' input: resized (antialiased) to the neural resolution."
     return F.interpolate(image, size=(resolution, resolution), mode="bilinear", align_corners=False, antialias=True)
 
-# %% ../nbs/03_train_generator.ipynb #a98af2ca
+# %% ../nbs/03_train_generator.ipynb #e68b373f
 def blur(x, sigma):
     "Gaussian blur with standard deviation `sigma` pixels (identity for sigma ≤ 0)."
     if sigma <= 0:
@@ -140,7 +140,7 @@ def r1_penalty(D, image, image_raw, c):
     g1, g2 = torch.autograd.grad(logits.sum(), (image, image_raw), create_graph=True)
     return g1.square().sum(dim=[1, 2, 3]) + g2.square().sum(dim=[1, 2, 3])
 
-# %% ../nbs/03_train_generator.ipynb #c338df72
+# %% ../nbs/03_train_generator.ipynb #13cba68d
 def downsample_depth(depth, mask, resolution):
     "Average foreground depth and coverage over blocks, to the neural resolution: (depth, coverage)."
     k = depth.shape[-1] // resolution
@@ -159,13 +159,13 @@ def reconstruction_loss(out, batch, neural_res, w_depth=1.0):
              "depth": ((out["image_depth"] - d_target).abs() * full).sum() / full.sum().clamp_min(1)}
     return parts["image"] + parts["raw"] + parts["mask"] + w_depth * parts["depth"], parts
 
-# %% ../nbs/03_train_generator.ipynb #66b44a15
+# %% ../nbs/03_train_generator.ipynb #1af48e1a
 def _check_finite_loss(loss, stage, step):
     "Stop a run at the first non-finite loss instead of training on NaN."
     if not torch.isfinite(loss):
         raise FloatingPointError(f"{stage} loss is {loss.item()} at step {step}; resume from the last checkpoint")
 
-# %% ../nbs/03_train_generator.ipynb #d2255de4
+# %% ../nbs/03_train_generator.ipynb #cdfa00a3
 class Trainer:
     "Training state of the miniature EG3D (both stages), checkpointable and resumable."
     def __init__(self, data: dict, config: str = "tiny", seed: int = 0, batch: int = 8, lr_g: float = 0.0025,
@@ -306,7 +306,7 @@ def train_generator(data: dict, stage: str, steps: int, checkpoint=None, every_s
         trainer.save(checkpoint)
     return trainer
 
-# %% ../nbs/03_train_generator.ipynb #c67bfc82
+# %% ../nbs/03_train_generator.ipynb #009a102f
 def main(argv=None):
     "Command line of the training script: `python -m warpgan.train_gan {recon,gan} --steps N ...`."
     import argparse
@@ -324,5 +324,7 @@ def main(argv=None):
     data = render_dataset(a.ids, a.views, 0, 64, path=a.data)
     train_generator(data, a.stage, a.steps, a.checkpoint, every_s=a.every, batch=a.batch, seed=a.seed)
 
-if __name__ == "__main__" and not IN_NOTEBOOK:   # a notebook's __name__ is "__main__" too
+# %% ../nbs/03_train_generator.ipynb #46a2062a
+#| eval: false
+if __name__ == "__main__" and not IN_NOTEBOOK:   # a notebook's (and nbdev_test's) __name__ is "__main__" too
     main()
