@@ -52,3 +52,28 @@ def test_bad_input(call, needle):
     with pytest.raises(ValueError, match=None) as e:
         call(G)
     assert needle in str(e.value)
+
+
+def test_shipped_tiny_generator_loads_and_renders_heads():
+    G = TriPlaneGenerator.from_pretrained("tiny")
+    assert not G.training and not any(p.requires_grad for p in G.parameters())
+    c = sample_cameras(4, 1_000_000)
+    with torch.no_grad():
+        out = G(torch.randn(4, G.z_dim, generator=torch.Generator().manual_seed(0)), c)
+    assert out["image"].shape == (4, 3, 64, 64) and torch.isfinite(out["image"]).all()
+    opacity = out["weights_sum"].mean().item()
+    assert 0.3 < opacity < 0.9                      # a head on a background, not empty and not a wall
+    fg = out["weights_sum"] > 0.5
+    assert 2.3 < out["image_depth"][fg].mean().item() < 2.8    # at the head's distance from the camera
+
+
+def test_missing_or_corrupt_shipped_weights_are_named(monkeypatch, tmp_path):
+    from warpgan import generator
+    monkeypatch.setattr(generator, "weights_file", lambda name: tmp_path / name)
+    with pytest.raises(FileNotFoundError, match="generator_tiny.pt"):
+        TriPlaneGenerator.from_pretrained("tiny")
+    (tmp_path / "generator_tiny.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="checksum"):
+        TriPlaneGenerator.from_pretrained("tiny")
+    with pytest.raises(ValueError, match="no shipped weights"):
+        TriPlaneGenerator.from_pretrained("ffhq512")

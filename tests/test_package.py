@@ -38,7 +38,7 @@ def test_every_notebook_module_is_importable():
             for line in "".join(cell["source"]).splitlines():
                 if line.startswith("#| default_exp"):
                     modules.append(line.split()[-1])
-    assert {"camera", "world", "cli"} <= set(modules)
+    assert {"camera", "world", "generator", "train_gan", "inversion", "cli"} <= set(modules)
     for module in modules:
         importlib.import_module(f"warpgan.{module}")
 
@@ -52,6 +52,8 @@ def test_wheel_ships_assets_and_entry_point(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert "warpgan/assets/demo_input.png" in names and "warpgan/assets/dataset.json" in names
     assert "warpgan/camera.py" in names and "warpgan/world.py" in names
+    from warpgan.generator import WEIGHTS
+    assert WEIGHTS and all(f"warpgan/weights/{filename}" in names for filename, _ in WEIGHTS.values())
     entry = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry).decode()
     assert "warpgan = warpgan.cli:main" in text
