@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from .camera import check_finite, split_label
 from .generator import TriPlaneGenerator
+from .train_gan import batch_from, resize_raw
 from .world import BACKGROUND
 
 # %% ../nbs/04_inversion.ipynb #a15e7e37
@@ -123,7 +124,7 @@ def _result(G, ws, c, method, t0, losses) -> Inversion:
 # %% ../nbs/04_inversion.ipynb #fcd34d69
 def image_loss(out: dict, target: torch.Tensor, lpips_model=None, lpips_weight: float = 1.0) -> torch.Tensor:
     "Per-image L2 (image and raw image) + `lpips_weight` × LPIPS if a model is given: shape `(B,)`."
-    raw_target = F.interpolate(target, size=out["image_raw"].shape[-2:], mode="bilinear", align_corners=False, antialias=True)
+    raw_target = resize_raw(target, out["image_raw"].shape[-1])
     loss = (out["image"] - target).square().mean((1, 2, 3)) + (out["image_raw"] - raw_target).square().mean((1, 2, 3))
     if lpips_model is not None and lpips_weight:
         loss = loss + lpips_weight * lpips_model(out["image"], target).flatten()
@@ -259,7 +260,6 @@ def train_encoder(G: TriPlaneGenerator, data: dict, steps: int, checkpoint=None,
                   w_lpips: float = 0.8, w_latent: float = 1.0, w_reg: float = 5e-4, seed: int = 0,
                   every_s: float = 300.0, log_every: int = 10, progress: bool = True):
     "Train an `Encoder` for `G` on alternating GAN-sample and world batches (`data`: `train_gan.render_dataset`); resumable."
-    from warpgan.train_gan import batch_from
     hp = dict(batch=batch, lr=lr, w_lpips=w_lpips, w_latent=w_latent, w_reg=w_reg, seed=seed)
     torch.manual_seed(seed)
     E = Encoder(G.num_ws, G.w_dim, G.img_resolution)

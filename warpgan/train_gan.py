@@ -198,6 +198,7 @@ class Trainer:
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=lr_d, betas=(0.0, 0.99), eps=1e-8)
         self.opt_z = torch.optim.Adam([self.latents], lr=lr_z)
         self.nimg = {"recon": 0, "gan": 0}
+        self._last_r1, self._last_recon = 0.0, {}     # the latest R1 and reconstruction parts, reported every step
         self.step = {"recon": 0, "gan": 0}
         self.log = []
 
@@ -261,10 +262,10 @@ class Trainer:
             loss_d = loss_d + r1 * hp["r1_gamma"] / 2 * hp["r1_every"]
             self._last_r1 = r1.item()
         self.opt_d.zero_grad(set_to_none=True); loss_d.backward(); self.opt_d.step()
-        out = {"g": loss_g.item(), "d": loss_d.item(), "r1": getattr(self, "_last_r1", 0.0), "blur": sigma}
+        out = {"g": loss_g.item(), "d": loss_d.item(), "r1": self._last_r1, "blur": sigma}
         if hp["recon_every"] and self.step["gan"] % hp["recon_every"] == 0:   # keep the warm start's geometry
             self._last_recon = {f"recon_{k}": v for k, v in self._fit_identities().items()}
-        out.update(getattr(self, "_last_recon", {}))
+        out.update(self._last_recon)
         self.step["gan"] += 1; self.nimg["gan"] += self.batch
         self._update_ema()
         return out
