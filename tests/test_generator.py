@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from warpgan.generator import TriPlaneGenerator, ray_march
+from warpgan.inversion import Encoder
 from warpgan.world import sample_cameras
 
 HERE = Path(__file__).parent
@@ -67,13 +68,17 @@ def test_shipped_tiny_generator_loads_and_renders_heads():
     assert 2.3 < out["image_depth"][fg].mean().item() < 2.8    # at the head's distance from the camera
 
 
-def test_missing_or_corrupt_shipped_weights_are_named(monkeypatch, tmp_path):
-    from warpgan import generator
-    monkeypatch.setattr(generator, "weights_file", lambda name: tmp_path / name)
-    with pytest.raises(FileNotFoundError, match="generator_tiny.pt"):
-        TriPlaneGenerator.from_pretrained("tiny")
-    (tmp_path / "generator_tiny.pt").write_bytes(b"not a checkpoint")
+@pytest.mark.parametrize("module, loader, filename", [
+    ("generator", lambda name: TriPlaneGenerator.from_pretrained(name), "generator_tiny.pt"),
+    ("inversion", lambda name: Encoder.from_pretrained(name), "encoder_tiny.pt"),
+])
+def test_missing_or_corrupt_shipped_weights_are_named(monkeypatch, tmp_path, module, loader, filename):
+    import importlib
+    monkeypatch.setattr(importlib.import_module(f"warpgan.{module}"), "weights_file", lambda name: tmp_path / name)
+    with pytest.raises(FileNotFoundError, match=filename):
+        loader("tiny")
+    (tmp_path / filename).write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="checksum"):
-        TriPlaneGenerator.from_pretrained("tiny")
-    with pytest.raises(ValueError, match="no shipped weights"):
-        TriPlaneGenerator.from_pretrained("ffhq512")
+        loader("tiny")
+    with pytest.raises(ValueError, match="no shipped"):
+        loader("ffhq512")

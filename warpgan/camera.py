@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['FOV_DEG', 'RADIUS', 'PIVOT', 'as_tensor', 'check_finite', 'check_cam2world', 'check_intrinsics', 'lookat_matrix',
-           'lookat_pose', 'orbit_pose', 'fov_to_intrinsics', 'camera_label', 'split_label', 'read_dataset_json',
-           'pixel_centres', 'lift', 'camera_rays', 'unproject', 'project', 'mirror_camera', 'mirror_label',
-           'to_pytorch3d']
+           'lookat_pose', 'orbit_pose', 'fov_to_intrinsics', 'camera_label', 'split_label', 'prepare_label',
+           'read_dataset_json', 'pixel_centres', 'lift', 'camera_rays', 'unproject', 'project', 'mirror_camera',
+           'mirror_label', 'to_pytorch3d']
 
 # %% ../nbs/00_camera.ipynb #db16649b
 import json
@@ -115,14 +115,25 @@ def camera_label(cam2world, intrinsics=None) -> torch.Tensor:
         raise ValueError(f"intrinsics: expected 1 or {len(m)} matrices to match cam2world, got {len(k)}")
     return torch.cat((m.reshape(len(m), 16), k.expand(len(m), 3, 3).reshape(len(m), 9)), dim=1)
 
-def split_label(c) -> tuple:
-    "Inverse of `camera_label`: a `(B, 25)` label → (cam2world `(B, 4, 4)`, intrinsics `(B, 3, 3)`), validated."
-    c = as_tensor(c, "c")
+def split_label(c, name: str = "c") -> tuple:
+    "Inverse of `camera_label`: a `(B, 25)` label → (cam2world `(B, 4, 4)`, intrinsics `(B, 3, 3)`), validated (errors name `name`)."
+    c = as_tensor(c, name)
     if c.ndim == 1 and c.shape[0] == 25: c = c[None]
     if c.ndim != 2 or c.shape[1] != 25:
-        raise ValueError(f"c: expected a (B, 25) camera label (16 cam2world + 9 intrinsics), got shape {tuple(c.shape)}")
-    return check_cam2world(c[:, :16].reshape(-1, 4, 4), "c (cam2world part)"), \
-           check_intrinsics(c[:, 16:].reshape(-1, 3, 3), "c (intrinsics part)")
+        raise ValueError(f"{name}: expected a (B, 25) camera label (16 cam2world + 9 intrinsics), got shape {tuple(c.shape)}")
+    return check_cam2world(c[:, :16].reshape(-1, 4, 4), f"{name} (cam2world part)"), \
+           check_intrinsics(c[:, 16:].reshape(-1, 3, 3), f"{name} (intrinsics part)")
+
+def prepare_label(c, batch: int, name: str = "c") -> torch.Tensor:
+    "Camera labels `(batch, 25)` for a batch of images: a single label is broadcast; wrong shapes and non-rigid poses are refused."
+    c = as_tensor(c, name)
+    c = c[None] if c.ndim == 1 else c
+    split_label(c, name)
+    if len(c) == 1 and batch > 1:
+        c = c.expand(batch, -1)
+    if len(c) != batch:
+        raise ValueError(f"{name}: expected {batch} camera labels to match the images, got {len(c)}")
+    return c
 
 # %% ../nbs/00_camera.ipynb #d12c34dc
 def read_dataset_json(path) -> dict:
