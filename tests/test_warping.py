@@ -117,3 +117,14 @@ def test_all_background_and_extreme_views(pair):
         warp_to_view(src["image"][:1], src["depth"][:1], camera_label(orbit_pose(-60.0, 0.0)), camera_label(orbit_pose(60.0, 0.0)))
     with pytest.warns(UserWarning, match="90°"):                          # 70° apart, but behind the face
         warp_to_view(src["image"][:1], src["depth"][:1], camera_label(orbit_pose(30.0, 0.0)), camera_label(orbit_pose(100.0, 0.0)))
+
+
+def test_a_batch_mixing_an_empty_cloud(pair):
+    pytest.importorskip("pytorch3d")
+    src, c_src, c_dst = pair
+    depth = src["depth"].clone()
+    depth[1] = math.inf                                            # the second image has no foreground
+    a = warp_to_view(src["image"], depth, c_src, c_dst, backend="pytorch3d")
+    b = warp_to_view(src["image"], depth, c_src, c_dst, backend="torch")
+    assert a["mask"][1].sum() == 0 and a["mask"][0].sum() > 0 and a["mask"][2].sum() > 0
+    assert torch.equal(a["mask"], b["mask"]) and (a["image"] - b["image"]).abs().max() < 1e-3

@@ -177,7 +177,7 @@ def have_pytorch3d() -> bool:
         return False
 
 def _face_yaw(c) -> torch.Tensor:
-    "Yaw in degrees of each camera centre around the world's y axis, 0 in front of the face (+z)."
+    "Yaw in degrees of each camera centre about the world's y axis (EG3D's cameras orbit the origin), 0 in front of the face (+z)."
     t = split_label(c)[0][:, :3, 3]
     return torch.rad2deg(torch.atan2(t[:, 0], t[:, 2]))
 
