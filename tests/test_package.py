@@ -38,7 +38,7 @@ def test_every_notebook_module_is_importable():
             for line in "".join(cell["source"]).splitlines():
                 if line.startswith("#| default_exp"):
                     modules.append(line.split()[-1])
-    assert {"camera", "world", "generator", "train_gan", "inversion", "warping", "svinet", "cli"} <= set(modules)
+    assert {"camera", "world", "generator", "train_gan", "inversion", "warping", "svinet", "losses", "cli"} <= set(modules)
     for module in modules:
         importlib.import_module(f"warpgan.{module}")
 
