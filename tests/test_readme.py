@@ -12,12 +12,12 @@ def code_lines(text):
 
 def test_readme_starts_with_install_and_demo_then_tests():
     lines = code_lines((ROOT / "README.md").read_text())
-    assert lines[:3] == ['pip install -e ".[dev]"', "warpgan demo", "nbdev_test && pytest"]
+    assert lines[:3] == ['pip install -e ".[dev]"', "warpgan demo", "nbdev_test --n_workers 1 && pytest"]
 
 
 def test_ci_installs_and_tests_as_the_readme_says():
     ci = (ROOT / ".ci" / "run").read_text()
     assert 'pip install --quiet -e ".[dev]"' in ci
-    assert "nbdev_test" in ci and "pytest" in ci
+    assert "nbdev_test --n_workers 1" in ci and "pytest" in ci
     assert "python3 -m venv" in ci, "CI must use a fresh virtualenv"
     assert '"$rc" -eq 5' in ci, "pytest's exit 5 (no tests) must be handled"
