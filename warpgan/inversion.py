@@ -228,10 +228,15 @@ class Encoder(nn.Module):
             nn.init.zeros_(h.weight); nn.init.zeros_(h.bias)
         self.num_ws, self.w_dim, self.resolution = num_ws, w_dim, resolution
 
-    def forward(self, image):
+    def features(self, image) -> list:
+        "The trunk's feature maps at each level (32², 16², 8², 4² for a 64² image)."
         x, feats = self.stem(image), []
         for block in self.down:
             x = block(x); feats.append(x)
+        return feats
+
+    def forward(self, image):
+        feats = self.features(image)
         out = [head(F.adaptive_avg_pool2d(F.leaky_relu(feats[lvl], 0.2), 2).flatten(1)).reshape(len(image), n, self.w_dim)
                for head, (lvl, n) in zip(self.heads, self.groups)]
         return torch.cat(out, 1)
