@@ -7,6 +7,8 @@ import torch
 
 from warpgan.generator import TriPlaneGenerator, ray_march
 from warpgan.inversion import Encoder
+from warpgan.svinet import SVINet
+import warpgan.train_svinet  # noqa: F401  (attaches SVINet.from_pretrained)
 from warpgan.world import sample_cameras
 
 HERE = Path(__file__).parent
@@ -71,6 +73,7 @@ def test_shipped_tiny_generator_loads_and_renders_heads():
 @pytest.mark.parametrize("module, loader, filename", [
     ("generator", lambda name: TriPlaneGenerator.from_pretrained(name), "generator_tiny.pt"),
     ("inversion", lambda name: Encoder.from_pretrained(name), "encoder_tiny.pt"),
+    ("inversion", lambda name: SVINet.from_pretrained(name), "svinet_tiny.pt"),        # shipped_model reads through inversion
 ])
 def test_missing_or_corrupt_shipped_weights_are_named(monkeypatch, tmp_path, module, loader, filename):
     import importlib

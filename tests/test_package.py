@@ -38,7 +38,8 @@ def test_every_notebook_module_is_importable():
             for line in "".join(cell["source"]).splitlines():
                 if line.startswith("#| default_exp"):
                     modules.append(line.split()[-1])
-    assert {"camera", "world", "generator", "train_gan", "inversion", "warping", "svinet", "losses", "cli"} <= set(modules)
+    assert {"camera", "world", "generator", "train_gan", "inversion", "warping", "svinet", "losses",
+            "train_svinet", "pipeline", "evaluate", "cli"} <= set(modules)
     for module in modules:
         importlib.import_module(f"warpgan.{module}")
 
@@ -56,6 +57,8 @@ def test_wheel_ships_assets_and_entry_point(tmp_path):
     assert WEIGHTS and all(f"warpgan/weights/{filename}" in names for filename, _ in WEIGHTS.values())
     from warpgan.inversion import ENCODER_WEIGHTS
     assert ENCODER_WEIGHTS and all(f"warpgan/weights/{entry[0]}" in names for entry in ENCODER_WEIGHTS.values())
+    from warpgan.train_svinet import SVINET_WEIGHTS
+    assert SVINET_WEIGHTS and all(f"warpgan/weights/{entry[0]}" in names for entry in SVINET_WEIGHTS.values())
     entry = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry).decode()
     assert "warpgan = warpgan.cli:main" in text

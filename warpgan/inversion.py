@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['ENCODER_WEIGHTS', 'prepare_image', 'load_lpips', 'Inversion', 'image_loss', 'lr_ramp', 'invert_optimize', 'pti',
-           'Encoder', 'invert_encoder', 'train_encoder', 'image_scores']
+           'Encoder', 'invert_encoder', 'distributed_rank', 'train_encoder', 'shipped_model', 'image_scores']
 
 # %% ../nbs/04_inversion.ipynb #cbba8e9f
 import copy
@@ -251,6 +251,11 @@ def invert_encoder(E: Encoder, G: TriPlaneGenerator, image, c) -> Inversion:
     return _result(G, ws, c, "encoder", t0, [])
 
 # %% ../nbs/04_inversion.ipynb #31a436d0
+def distributed_rank() -> tuple:
+    "(rank, world size) of the current `torch.distributed` process group; (0, 1) without one."
+    dist = torch.distributed
+    return (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
+
 def _encoder_loss(E, G, image, c, w_true, lp, hp):
     "Loss of one batch and its parts (latent term only when `w_true` is known)."
     offset = E(image)
@@ -265,8 +270,9 @@ def _encoder_loss(E, G, image, c, w_true, lp, hp):
 def train_encoder(G: TriPlaneGenerator, data: dict, steps: int, checkpoint=None, batch: int = 8, lr: float = 1e-3,
                   w_lpips: float = 0.8, w_latent: float = 1.0, w_reg: float = 5e-4, seed: int = 0,
                   every_s: float = 300.0, log_every: int = 10, progress: bool = True):
-    "Train an `Encoder` for `G` on alternating GAN-sample and world batches (`data`: `train_gan.render_dataset`); resumable."
+    "Train an `Encoder` for `G` on alternating GAN-sample and world batches (`data`: `train_gan.render_dataset`); resumable; DDP under `torchrun`."
     hp = dict(batch=batch, lr=lr, w_lpips=w_lpips, w_latent=w_latent, w_reg=w_reg, seed=seed)
+    rank, world = distributed_rank()
     torch.manual_seed(seed)
     E = Encoder(G.num_ws, G.w_dim, G.img_resolution)
     opt = torch.optim.Adam(E.parameters(), lr=lr)
@@ -276,15 +282,22 @@ def train_encoder(G: TriPlaneGenerator, data: dict, steps: int, checkpoint=None,
     if checkpoint and checkpoint.exists():
         s = torch.load(checkpoint, weights_only=False)
         E.load_state_dict(s["E"]); opt.load_state_dict(s["opt"]); rng.set_state(s["rng"]); state = s["state"]
+    E_ = E
+    if world > 1:                                                   # DDP: rank 0's weights everywhere, averaged gradients
+        from torch.nn.parallel import DistributedDataParallel as DDP
+        E_ = DDP(E)
     def save():
+        if rank: return
         tmp = checkpoint.with_suffix(".tmp")
         torch.save({"E": E.state_dict(), "opt": opt.state_dict(), "rng": rng.get_state(), "state": state, "hp": hp}, tmp)
         tmp.replace(checkpoint)
     lp = load_lpips() if w_lpips else None
     last = time.time()
-    bar = tqdm(total=steps, initial=min(state["step"], steps), desc="training the encoder", disable=not progress)
+    bar = tqdm(total=steps, initial=min(state["step"], steps), desc="training the encoder", disable=not progress or rank > 0)
     with _frozen(G):
         while state["step"] < steps:
+            if world > 1:                                           # each rank its own batches, a function of (seed, rank, step)
+                rng.manual_seed(seed * 1_000_003 + rank * 7_919 + state["step"])
             rows = torch.randint(len(data["c"]), (batch,), generator=rng)
             if state["step"] % 2 == 0:                              # a GAN sample with a known latent
                 c = data["c"][rows]
@@ -295,7 +308,7 @@ def train_encoder(G: TriPlaneGenerator, data: dict, steps: int, checkpoint=None,
             else:                                                   # a world image
                 b = batch_from(data, rows)
                 image, c, w_true, kind = b["image"], b["c"], None, "world"
-            loss, parts = _encoder_loss(E, G, image, c, w_true, lp, hp)
+            loss, parts = _encoder_loss(E_, G, image, c, w_true, lp, hp)
             opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
             state["step"] += 1
             if state["step"] % log_every in (0, 1):
@@ -312,14 +325,18 @@ def train_encoder(G: TriPlaneGenerator, data: dict, steps: int, checkpoint=None,
 ENCODER_WEIGHTS = {"tiny": ("encoder_tiny.pt", "3142138d9f3333ef6aac40c17eae4ea64311a1e3b149bbf00d3ddafa80b05e7a",
                             dict(num_ws=10, w_dim=128, resolution=64))}  # file, sha256, constructor arguments
 
+def shipped_model(cls, table: dict, name: str):
+    "A `cls` with the shipped weights `table[name]` = (file in `weights/`, sha256, constructor arguments), checksum verified."
+    if name not in table:
+        raise ValueError(f"name: no shipped {cls.__name__} for {name!r} (shipped: {sorted(table)})")
+    filename, sha, shape = table[name]
+    model = cls(**shape)
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in load_checked(weights_file(filename), sha).items()})
+    return model.eval().requires_grad_(False)
+
 def _encoder_from_pretrained(cls, name: str = "tiny") -> "Encoder":
     "The shipped encoder trained for `TriPlaneGenerator.from_pretrained(name)`."
-    if name not in ENCODER_WEIGHTS:
-        raise ValueError(f"name: no shipped encoder for {name!r} (shipped: {sorted(ENCODER_WEIGHTS)})")
-    filename, sha, shape = ENCODER_WEIGHTS[name]
-    E = cls(**shape)
-    E.load_state_dict({k: v.float() for k, v in load_checked(weights_file(filename), sha).items()})
-    return E.eval().requires_grad_(False)
+    return shipped_model(cls, ENCODER_WEIGHTS, name)
 
 Encoder.from_pretrained = classmethod(_encoder_from_pretrained)
 

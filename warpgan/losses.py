@@ -39,10 +39,9 @@ def d_adversarial(logits_real, logits_fake) -> torch.Tensor:
     "Discriminator loss, softplus(D(fake)) + softplus(−D(real)), averaged over patches."
     return F.softplus(logits_fake).mean() + F.softplus(-logits_real).mean()
 
-def r1(D, real, gamma: float = 1e-3) -> torch.Tensor:
-    "R1: γ/2 · E‖∇ₓ D(x)‖² at real images (D's patch logits summed)."
-    real = real.detach().requires_grad_(True)
-    (grad,) = torch.autograd.grad(D(real).sum(), real, create_graph=True)
+def r1(logits_real, real, gamma: float = 1e-3) -> torch.Tensor:
+    "R1: γ/2 · E‖∇ₓ D(x)‖² at real images `real` (made with `requires_grad`), from D's patch logits there."
+    (grad,) = torch.autograd.grad(logits_real.sum(), real, create_graph=True)
     return gamma / 2 * grad.square().sum((1, 2, 3)).mean()
 
 def feature_matching(feats_fake: list, feats_real: list) -> torch.Tensor:

@@ -74,7 +74,7 @@ def _down(cin, cout):
     return nn.Sequential(nn.Conv2d(cin, cout, 3, 2, 1, padding_mode="reflect", bias=False), nn.BatchNorm2d(cout), nn.ReLU())
 
 class SVINet(nn.Module):
-    "Hybrid warp + GAN render + mask (and their mirrored twins) + inverted w+ → the whole novel view `(B, 3, R, R)`."
+    "Hybrid warp + GAN render + mask (and their mirrored twins) + inverted w+ → the whole novel view `(B, 3, R, R)`, as hybrid + a learned correction."
     def __init__(self, w_dim: int = 128, resolution: int = 64, channels=(32, 64, 128), n_blocks: int = 3,
                  in_channels: int = 7, ratio_global: float = 0.75):
         super().__init__()
@@ -88,6 +88,8 @@ class SVINet(nn.Module):
         self.styles = nn.ModuleList(SynthesisLayer(c2, c2, w_dim, r, use_noise=False) for _ in range(n_blocks))
         self.decoder = nn.ModuleList([SynthesisBlock(c2, c1, w_dim, 2 * r, 3, use_noise=False),
                                       SynthesisBlock(c1, c0, w_dim, 4 * r, 3, use_noise=False)])
+        for block in self.decoder:                               # the correction starts at zero: an untrained SVINet returns the hybrid
+            nn.init.zeros_(block.torgb.weight)
         self.num_ws = n_blocks + sum(b.num_conv + b.num_torgb for b in self.decoder)
         self.resolution, self.in_channels = resolution, in_channels
 
@@ -111,6 +113,7 @@ class SVINet(nn.Module):
             n = block.num_conv + block.num_torgb
             x, img = block(x, img, torch.stack([next(w) for _ in range(n)], 1))
             feats[f"decoder{block.resolution}"] = img
+        img = main[:, :3] + img                                  # the whole novel view, as a correction of the hybrid warp
         return (img, feats) if return_features else img
 
 def svinet_input(hybrid_image, gan_image, mask) -> torch.Tensor:
