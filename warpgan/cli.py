@@ -189,15 +189,14 @@ def run_novel_view(image, camera=None, yaws=None, pitches=None, out="warpgan_out
     targets = target_views(yaws or [-40.0, -20.0, 20.0, 40.0], pitches)
     if not Path(image).is_file():
         raise ValueError(f"IMAGE: no such file: {image}")
-    if camera is not None:
+    if camera is not None:                                         # resolved once, before anything is written
         if not Path(camera).is_file():
             raise ValueError(f"--camera: no such file: {camera}")
+        from warpgan.pipeline import read_camera                 # the model stack loads only when a job needs it
         try:
-            labels = read_dataset_json(camera)
+            camera = read_camera(camera, image)
         except ValueError as e:
-            raise ValueError(f"--camera: {e}") from e
-        if Path(image).name not in labels:
-            raise ValueError(f"--camera: {camera} holds no camera for {Path(image).name!r} (EG3D looks labels up by file name)")
+            raise ValueError(f"--camera: {str(e).removeprefix('c: ')}") from e
     out = writable_dir(out)
     wg = load_model(device)
     try:

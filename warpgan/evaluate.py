@@ -23,10 +23,11 @@ METHODS = ("encoder", "optimization", "pti", "warp", "warp_sym", "warpgan")
 YAWS = (-60, -40, -20, 20, 40, 60)
 
 def held_out(n: int, yaws=YAWS, seed: int = HELDOUT_SEED) -> dict:
-    "`n` held-out heads from FFHQ-like cameras: the photos, their cameras, the exact views at each yaw (pitch 0)."
+    "`n` held-out heads from FFHQ-like cameras: the photos, their cameras, each yaw's cameras (pitch 0) and exact views."
     heads, c = sample_heads(n, seed), sample_cameras(n, seed)
-    views = {y: render_heads(heads, camera_label(orbit_pose(torch.full((n,), float(y)), torch.zeros(n))))["image"] for y in yaws}
-    return {"photo": render_heads(heads, c)["image"], "c": c, "views": views}
+    cams = {y: camera_label(orbit_pose(torch.full((n,), float(y)), torch.zeros(n))) for y in yaws}
+    return {"photo": render_heads(heads, c)["image"], "c": c, "cams": cams,
+            "views": {y: render_heads(heads, cy)["image"] for y, cy in cams.items()}}
 
 def _score(pred, truth, lp) -> dict:
     s = image_scores(pred, truth, lpips_model=lp)
@@ -42,7 +43,7 @@ def _fast_methods(wg: WarpGAN, truth: dict, lp) -> dict:
     (ws, _, depth), t_inv = _timed(lambda: encode(wg.G, wg.E, truth["photo"], truth["c"]))
     res = {m: {} for m in ("encoder", "warp", "warp_sym", "warpgan")}
     for y, view in truth["views"].items():
-        cy = camera_label(orbit_pose(torch.full((n,), float(y)), torch.zeros(n)))
+        cy = truth["cams"][y]
         gan, t_gan = _timed(lambda: gan_view(wg.G, ws, cy))
         x, t_warp = _timed(lambda: svinet_inputs(truth["photo"], depth, truth["c"], cy, gan, wg.backend))
         pred, t_net = _timed(lambda: wg.net(x["main"], x["mirror"], ws))
@@ -61,10 +62,10 @@ def _slow_methods(wg: WarpGAN, truth: dict, lp, steps: int, tune_steps: int, pro
     tuned = [pti(G, truth["photo"][i:i + 1], truth["c"][i:i + 1], tune_steps=tune_steps, pivot=pivots.select(i), progress=progress)
              for i in range(n)]
     for y, view in truth["views"].items():
-        cy = camera_label(orbit_pose(float(y), 0.0))
+        cy = truth["cams"][y]
         with torch.no_grad():
-            (p_opt, t_opt) = _timed(lambda: gan_view(opt.G, opt.ws, cy.expand(n, -1)))
-            (p_pti, t_pti) = _timed(lambda: torch.cat([gan_view(inv.G, inv.ws, cy) for inv in tuned]))
+            (p_opt, t_opt) = _timed(lambda: gan_view(opt.G, opt.ws, cy))
+            (p_pti, t_pti) = _timed(lambda: torch.cat([gan_view(inv.G, inv.ws, cy[i:i + 1]) for i, inv in enumerate(tuned)]))
         res["optimization"][y] = {**_score(p_opt, view, lp), "seconds": opt.seconds / n + t_opt / n}
         res["pti"][y] = {**_score(p_pti, view, lp), "seconds": sum(inv.seconds for inv in tuned) / n + t_pti / n}
     return res
@@ -83,6 +84,7 @@ def benchmark(wg: WarpGAN = None, heads: int = 32, slow_heads: int = 2, yaws=YAW
         table = _fast_methods(wg, truth, lp)
         if slow_heads:
             few = {"photo": truth["photo"][:slow_heads], "c": truth["c"][:slow_heads],
+                   "cams": {y: v[:slow_heads] for y, v in truth["cams"].items()},
                    "views": {y: v[:slow_heads] for y, v in truth["views"].items()}}
             table.update(_slow_methods(wg, few, lp, steps, tune_steps, progress))
     table = {m: {y: table[m][y] for y in yaws} for m in METHODS if m in table}

@@ -22,6 +22,7 @@ from .train_svinet import baseline_views, encode, gan_view, svinet_inputs   # (a
 # %% ../nbs/09_pipeline.ipynb #ea62483b
 def read_image(image) -> torch.Tensor:
     "A file path, PIL image, uint8 array or tensor → `(B, C, H, W)` in [-1, 1] (not yet resized)."
+    as_array = lambda im: np.array(im.convert("RGBA" if im.mode in ("RGBA", "LA", "P") else "RGB" if im.mode != "L" else "L"))
     if isinstance(image, (str, Path)):
         path = Path(image)
         if not path.is_file():
@@ -29,11 +30,11 @@ def read_image(image) -> torch.Tensor:
         from PIL import Image, UnidentifiedImageError
         try:
             with Image.open(path) as im:
-                image = np.array(im.convert("RGBA" if im.mode in ("RGBA", "LA", "P") else "RGB" if im.mode != "L" else "L"))
+                image = as_array(im)
         except (UnidentifiedImageError, OSError) as e:
             raise ValueError(f"image: cannot read {path} as an image ({e})") from e
     elif type(image).__module__.startswith("PIL."):
-        image = np.array(image.convert("RGBA" if image.mode in ("RGBA", "LA", "P") else "RGB" if image.mode != "L" else "L"))
+        image = as_array(image)
     from warpgan.inversion import _as_bchw
     return _as_bchw(image)
 
@@ -54,7 +55,8 @@ def read_camera(c, image=None) -> torch.Tensor:
             raise ValueError(f"c: a dataset.json needs the image's file name; pass the image as a path")
         name = Path(image).name
         if name not in labels:
-            raise ValueError(f"c: {c} has no label for {name!r} (it has {len(labels)}, e.g. {sorted(labels)[:3]})")
+            raise ValueError(f"c: {c} holds no camera for {name!r}: no label of that file name, as EG3D looks them up "
+                             f"(it has {len(labels)}, e.g. {sorted(labels)[:3]})")
         return labels[name][None]
     if isinstance(c, tuple) and len(c) == 2 and all(isinstance(v, (int, float)) for v in c):
         return camera(*c)

@@ -40,9 +40,8 @@ def svinet_inputs(image, depth, c_src, c_dst, gan, backend: str = "torch", symme
 # %% ../nbs/08_train_svinet.ipynb #9cfaa994
 def baseline_views(x: dict) -> dict:
     "The non-learned novel views in `svinet_inputs`'s dict: encoder-only, raw warp, hybrid, hybrid + mirror."
-    sym_then_gan = hybrid({"image": x["warped_sym"], "mask": x["mask_sym"]}, x["gan"])
-    return {"encoder": x["gan"], "warp": x["warped"], "hybrid": x["hybrid"],
-            "hybrid_sym": hybrid({"image": x["warped"], "mask": x["mask"]}, sym_then_gan)}
+    return {"encoder": x["gan"], "warp": x["warped"], "hybrid": x["hybrid"],     # x["hybrid_sym"]: the mirror warp over the GAN
+            "hybrid_sym": hybrid({"image": x["warped"], "mask": x["mask"]}, x["hybrid_sym"])}
 
 # %% ../nbs/08_train_svinet.ipynb #b4a10529
 def novel_cameras(c_src, generator: torch.Generator, max_yaw: float = 65.0, max_pitch: float = 15.0,
