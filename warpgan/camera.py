@@ -11,6 +11,7 @@ __all__ = ['FOV_DEG', 'RADIUS', 'PIVOT', 'as_tensor', 'check_finite', 'check_cam
 # %% ../nbs/00_camera.ipynb #db16649b
 import json
 import math
+import zipfile
 from pathlib import Path
 
 import torch
@@ -137,8 +138,8 @@ def prepare_label(c, batch: int, name: str = "c") -> torch.Tensor:
 
 # %% ../nbs/00_camera.ipynb #d12c34dc
 def read_dataset_json(path) -> dict:
-    "Read an EG3D `dataset.json` into {file name: `(25,)` label}; a malformed file raises `ValueError`."
-    path = Path(path)
+    "Read an EG3D `dataset.json` (a path, or a `zipfile.Path` inside a data set's zip) into {file name: `(25,)` label}; a malformed file raises `ValueError`."
+    path = path if isinstance(path, zipfile.Path) else Path(path)
     try:
         data = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:

@@ -4,9 +4,10 @@
 
 # %% auto #0
 __all__ = ['PLANE_AXES', 'CONFIGS', 'WEIGHTS', 'FullyConnectedLayer', 'normalize_2nd_moment', 'MappingNetwork', 'setup_filter',
-           'upsample2d', 'modulated_conv2d', 'SynthesisLayer', 'ToRGBLayer', 'SynthesisBlock', 'SynthesisNetwork',
-           'Backbone', 'project_onto_planes', 'sample_from_planes', 'OSGDecoder', 'ray_march', 'stratified_depths',
-           'importance_depths', 'SuperResolution', 'TriPlaneGenerator', 'weights_file', 'load_checked']
+           'upsample2d', 'modulated_conv2d', 'random_on', 'SynthesisLayer', 'ToRGBLayer', 'SynthesisBlock',
+           'SynthesisNetwork', 'Backbone', 'project_onto_planes', 'sample_from_planes', 'OSGDecoder', 'ray_march',
+           'stratified_depths', 'importance_depths', 'SuperResolution', 'TriPlaneGenerator', 'weights_file',
+           'load_checked']
 
 # %% ../nbs/02_generator.ipynb #494942ad
 import copy
@@ -100,6 +101,12 @@ def modulated_conv2d(x, weight, styles, up=1, resample_filter=None, demodulate=T
     return x.reshape(B, O, *x.shape[2:])
 
 # %% ../nbs/02_generator.ipynb #3d634370
+def random_on(device, shape, generator=None, normal=False) -> torch.Tensor:
+    "Uniform (or standard normal) samples on `device`, drawn where `generator` lives: a seeded CPU generator also drives a GPU run."
+    draw = torch.randn if normal else torch.rand
+    where = generator.device if generator is not None else device
+    return draw(shape, device=where, generator=generator).to(device)
+
 class SynthesisLayer(nn.Module):
     "Modulated 3×3 conv + noise + bias + lrelu (EG3D/StyleGAN2 names: affine, weight, bias, noise_const, noise_strength)."
     def __init__(self, in_channels, out_channels, w_dim, resolution, up=1, use_noise=True, kernel_size=3):
@@ -117,7 +124,7 @@ class SynthesisLayer(nn.Module):
         x = modulated_conv2d(x, self.weight, self.affine(w), up=self.up, resample_filter=self.resample_filter)
         if self.use_noise and noise_mode != "none":
             if noise_mode == "random":
-                noise = torch.randn(x.shape[0], 1, self.resolution, self.resolution, device=x.device, generator=generator)
+                noise = random_on(x.device, (x.shape[0], 1, self.resolution, self.resolution), generator, normal=True)
             else:
                 noise = self.noise_const
             x = x + noise.to(x.dtype) * self.noise_strength
@@ -245,7 +252,7 @@ def ray_march(features, sigma_logits, depths, white_back=False):
 def stratified_depths(batch, n_rays, start, end, n, device, generator=None):
     "`(B, M, n, 1)` depths: n bins between `start` and `end`, one uniform jitter per bin."
     base = torch.linspace(start, end, n, device=device).reshape(1, 1, n, 1).repeat(batch, n_rays, 1, 1)
-    jitter = torch.rand(base.shape, device=device, generator=generator)
+    jitter = random_on(device, base.shape, generator)
     return base + jitter * (end - start) / (n - 1)
 
 def importance_depths(depths, weights, n, generator=None):
@@ -258,7 +265,7 @@ def importance_depths(depths, weights, n, generator=None):
     w = w[:, 1:-1]
     pdf = w / w.sum(-1, keepdim=True)
     cdf = torch.cat((torch.zeros_like(pdf[:, :1]), torch.cumsum(pdf, -1)), -1)
-    u = torch.rand(B * M, n, device=z.device, generator=generator).contiguous()
+    u = random_on(z.device, (B * M, n), generator).contiguous()
     idx = torch.searchsorted(cdf, u, right=True)
     lo, hi = (idx - 1).clamp(min=0), idx.clamp(max=cdf.shape[-1] - 1)
     c_lo, c_hi = cdf.gather(1, lo), cdf.gather(1, hi)
@@ -279,14 +286,14 @@ class SuperResolution(nn.Module):
             cin = c
         self.n_blocks = len(channels)
 
-    def forward(self, rgb, x, ws, noise_mode="none"):
+    def forward(self, rgb, x, ws, noise_mode="none", generator=None):
         ws = ws[:, -1:].repeat(1, 3, 1)
         if x.shape[-1] != self.input_resolution:
             size = (self.input_resolution, self.input_resolution)
             x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
             rgb = F.interpolate(rgb, size=size, mode="bilinear", align_corners=False, antialias=True)
         for i in range(self.n_blocks):
-            x, rgb = getattr(self, f"block{i}")(x, rgb, ws, noise_mode)
+            x, rgb = getattr(self, f"block{i}")(x, rgb, ws, noise_mode, generator)
         return rgb
 
 # %% ../nbs/02_generator.ipynb #035cdf91
@@ -381,16 +388,16 @@ class TriPlaneGenerator(nn.Module):
         planes = planes.reshape(len(planes), 3, self.plane_channels, *planes.shape[-2:])
         feature_image, depth, weights_sum = self.render(planes, c, R, generator)
         rgb = feature_image[:, :3]
-        sr = self.superresolution(rgb, feature_image, ws, "none" if noise_mode == "const" else noise_mode)
+        sr = self.superresolution(rgb, feature_image, ws, "none" if noise_mode == "const" else noise_mode, generator)
         out = {"image": sr, "image_raw": rgb, "image_depth": depth, "weights_sum": weights_sum, "feature_image": feature_image}
         if return_planes:
             out["planes"] = planes
         return out
 
     def forward(self, z, c, truncation_psi=1.0, truncation_cutoff=None, neural_rendering_resolution=None,
-                noise_mode="const", generator=None, update_emas=False):
-        "z `(B, z_dim)` and camera label c `(B, 25)` (used for both conditioning and rendering) → `synthesis`'s dict."
-        ws = self.mapping(z, c, truncation_psi, truncation_cutoff, update_emas)
+                noise_mode="const", generator=None, update_emas=False, c_cond=None):
+        "z `(B, z_dim)` and camera label c `(B, 25)` (rendering, and conditioning unless `c_cond` is given) → `synthesis`'s dict."
+        ws = self.mapping(z, c if c_cond is None else c_cond, truncation_psi, truncation_cutoff, update_emas)
         return self.synthesis(ws, c, neural_rendering_resolution, noise_mode, generator)
 
 # %% ../nbs/02_generator.ipynb #05b56155

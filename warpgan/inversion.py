@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['ENCODER_WEIGHTS', 'prepare_image', 'load_lpips', 'Inversion', 'image_loss', 'lr_ramp', 'invert_optimize', 'pti',
-           'Encoder', 'invert_encoder', 'distributed_rank', 'train_encoder', 'shipped_model', 'image_scores']
+           'Encoder', 'invert_encoder', 'train_encoder', 'shipped_model', 'image_scores']
 
 # %% ../nbs/04_inversion.ipynb #cbba8e9f
 import copy
@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from .camera import check_finite, prepare_label, split_label
 from .generator import TriPlaneGenerator, load_checked, weights_file
-from .train_gan import batch_from, resize_raw
+from .train_gan import batch_from, distributed_rank, resize_raw
 from .world import BACKGROUND
 
 # %% ../nbs/04_inversion.ipynb #a15e7e37
@@ -251,11 +251,6 @@ def invert_encoder(E: Encoder, G: TriPlaneGenerator, image, c) -> Inversion:
     return _result(G, ws, c, "encoder", t0, [])
 
 # %% ../nbs/04_inversion.ipynb #31a436d0
-def distributed_rank() -> tuple:
-    "(rank, world size) of the current `torch.distributed` process group; (0, 1) without one."
-    dist = torch.distributed
-    return (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
-
 def _encoder_loss(E, G, image, c, w_true, lp, hp):
     "Loss of one batch and its parts (latent term only when `w_true` is known)."
     offset = E(image)
@@ -269,29 +264,31 @@ def _encoder_loss(E, G, image, c, w_true, lp, hp):
 
 def train_encoder(G: TriPlaneGenerator, data: dict, steps: int, checkpoint=None, batch: int = 8, lr: float = 1e-3,
                   w_lpips: float = 0.8, w_latent: float = 1.0, w_reg: float = 5e-4, seed: int = 0,
-                  every_s: float = 300.0, log_every: int = 10, progress: bool = True):
-    "Train an `Encoder` for `G` on alternating GAN-sample and world batches (`data`: `train_gan.render_dataset`); resumable; DDP under `torchrun`."
+                  every_s: float = 300.0, log_every: int = 10, progress: bool = True, channels: tuple = None):
+    "Train an `Encoder` for `G` on alternating GAN-sample and data batches (`data`: `train_gan.render_dataset` or a photo folder); resumable; DDP under `torchrun`."
     hp = dict(batch=batch, lr=lr, w_lpips=w_lpips, w_latent=w_latent, w_reg=w_reg, seed=seed)
     rank, world = distributed_rank()
     torch.manual_seed(seed)
-    E = Encoder(G.num_ws, G.w_dim, G.img_resolution)
+    device = next(G.parameters()).device                              # E trains where G lives; data and rng stay on the CPU
+    E = Encoder(G.num_ws, G.w_dim, G.img_resolution, **({"channels": tuple(channels)} if channels else {})).to(device)
     opt = torch.optim.Adam(E.parameters(), lr=lr)
     rng = torch.Generator().manual_seed(seed)
     state = {"step": 0, "log": []}
     checkpoint = Path(checkpoint) if checkpoint else None
     if checkpoint and checkpoint.exists():
-        s = torch.load(checkpoint, weights_only=False)
+        s = torch.load(checkpoint, map_location="cpu", weights_only=False)
         E.load_state_dict(s["E"]); opt.load_state_dict(s["opt"]); rng.set_state(s["rng"]); state = s["state"]
     E_ = E
     if world > 1:                                                   # DDP: rank 0's weights everywhere, averaged gradients
         from torch.nn.parallel import DistributedDataParallel as DDP
-        E_ = DDP(E)
+        E_ = DDP(E, [device.index] if device.type == "cuda" else None)
     def save():
         if rank: return
         tmp = checkpoint.with_suffix(".tmp")
         torch.save({"E": E.state_dict(), "opt": opt.state_dict(), "rng": rng.get_state(), "state": state, "hp": hp}, tmp)
         tmp.replace(checkpoint)
     lp = load_lpips() if w_lpips else None
+    lp = lp.to(device) if lp is not None else None
     last = time.time()
     bar = tqdm(total=steps, initial=min(state["step"], steps), desc="training the encoder", disable=not progress or rank > 0)
     with _frozen(G):
@@ -300,14 +297,14 @@ def train_encoder(G: TriPlaneGenerator, data: dict, steps: int, checkpoint=None,
                 rng.manual_seed(seed * 1_000_003 + rank * 7_919 + state["step"])
             rows = torch.randint(len(data["c"]), (batch,), generator=rng)
             if state["step"] % 2 == 0:                              # a GAN sample with a known latent
-                c = data["c"][rows]
+                c = data["c"][rows].to(device)
                 with torch.no_grad():
-                    w_true = G.mapping(torch.randn(batch, G.z_dim, generator=rng), c)
+                    w_true = G.mapping(torch.randn(batch, G.z_dim, generator=rng).to(device), c)
                     image = G.synthesis(w_true, c, noise_mode="const", generator=rng)["image"]
                 kind = "gan"
             else:                                                   # a world image
                 b = batch_from(data, rows)
-                image, c, w_true, kind = b["image"], b["c"], None, "world"
+                image, c, w_true, kind = b["image"].to(device), b["c"].to(device), None, "world"
             loss, parts = _encoder_loss(E_, G, image, c, w_true, lp, hp)
             opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
             state["step"] += 1

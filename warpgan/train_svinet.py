@@ -17,10 +17,10 @@ from tqdm.auto import tqdm
 
 from .camera import camera_label, orbit_pose
 from .generator import TriPlaneGenerator
-from .inversion import Encoder, _frozen, distributed_rank, shipped_model
+from .inversion import Encoder, _frozen, shipped_model
 from .losses import (d_adversarial, feature_matching, g_adversarial, l1, latent_consistency, perceptual, r1)
 from .svinet import PatchDiscriminator, SVINet, svinet_input
-from .train_gan import batch_from
+from .train_gan import batch_from, distributed_rank
 from .warping import _face_yaw, hybrid, render_depth, resize_depth, warp_symmetric, warp_to_view
 
 # %% ../nbs/08_train_svinet.ipynb #7bb41c14
@@ -49,7 +49,7 @@ def novel_cameras(c_src, generator: torch.Generator, max_yaw: float = 65.0, max_
     "Target labels: yaw uniform in ±`max_yaw`° and within `max_turn`° of each source's yaw, pitch uniform in ±`max_pitch`°."
     yaw_src = _face_yaw(c_src)
     lo, hi = (yaw_src - max_turn).clamp_min(-max_yaw), (yaw_src + max_turn).clamp_max(max_yaw)
-    u = torch.rand(len(c_src), 2, generator=generator)
+    u = torch.rand(len(c_src), 2, generator=generator).to(c_src.device)
     return camera_label(orbit_pose(lo + u[:, 0] * (hi - lo), (u[:, 1] * 2 - 1) * max_pitch))
 
 @torch.no_grad()
@@ -69,7 +69,7 @@ def synthetic_renders(G, E, c_src, generator) -> dict:
     "One w per source camera: the GAN's 'photo' at `c_src` and its truth at a random target view, the photo's encoder inversion and its render there."
     B = len(c_src)
     c_dst = novel_cameras(c_src, generator)
-    w = G.mapping(torch.randn(B, G.z_dim, generator=generator), c_src)
+    w = G.mapping(torch.randn(B, G.z_dim, generator=generator).to(c_src.device), c_src)
     truth = G.synthesis(w.repeat(2, 1, 1), torch.cat([c_src, c_dst]), noise_mode="const")["image"].clamp(-1, 1)
     ws, _, depth = encode(G, E, truth[:B], c_src)
     gan = gan_view(G, ws, c_dst)
@@ -100,6 +100,7 @@ def reverse_batch(r: dict, symmetric: bool = True, backend: str = "torch") -> di
 # %% ../nbs/08_train_svinet.ipynb #90c0c885
 def render_pool(G, E, data: dict, n_synthetic: int, seed: int = 0, path=None, chunk: int = 32, progress: bool = True) -> dict:
     "Every GAN render SVINet's training needs, made once (G and E are frozen): `n_synthetic` pairs and each world image's reverse-warp renders."
+    device = next(G.parameters()).device                            # rendered where G lives, kept on the CPU
     path = Path(path) if path else None
     meta = [n_synthetic, seed, len(data["c"])]
     pool = torch.load(path, weights_only=False) if path and path.exists() else None
@@ -113,12 +114,12 @@ def render_pool(G, E, data: dict, n_synthetic: int, seed: int = 0, path=None, ch
         g.manual_seed(seed * 100_003 + a + (0 if kind == "synthetic" else 50_000_000))   # each chunk its own stream: resumable
         if kind == "synthetic":
             c = data["c"][torch.randint(len(data["c"]), (min(chunk, n_synthetic - a),), generator=g)]
-            r = synthetic_renders(G, E, c, g)
+            r = synthetic_renders(G, E, c.to(device), g)
         else:
             b = batch_from(data, torch.arange(a, min(a + chunk, len(data["c"]))))
-            r = reverse_renders(G, E, b["image"], b["c"], g)
+            r = reverse_renders(G, E, b["image"].to(device), b["c"].to(device), g)
             del r["image"]                                       # the world image itself stays in `data`
-        pool[kind].append({k: v.half() if v.is_floating_point() and k not in ("c_src", "c_dst", "c_nov") else v for k, v in r.items()})
+        pool[kind].append({k: (v.half() if v.is_floating_point() and k not in ("c_src", "c_dst", "c_nov") else v).cpu() for k, v in r.items()})
         bar.update(1)
         if path:
             tmp = path.with_suffix(".tmp"); torch.save(pool, tmp); tmp.replace(path)
@@ -144,16 +145,25 @@ class SVINetConfig:
     real: bool = True               # False: synthetic pairs only, no reverse-warped world images
     seed: int = 0
 
-def make_batch(pool: dict, data: dict, step: int, cfg, generator) -> dict:
-    "Batch `step` from the render pool: synthetic pairs on even steps, reverse-warped world images on odd ones (synthetic only when `cfg.real` is off)."
+def make_batch(pool, data, step: int, cfg, generator, G=None, E=None) -> dict:
+    "Batch `step`: synthetic pairs on even steps, reverse-warped data images on odd ones (synthetic only when `cfg.real` is off); from the render pool, or rendered now by `G` and `E` when `pool` is None (full scale)."
+    device = next(G.parameters()).device if G is not None else torch.device("cpu")
     image = lambda k, v: v.clamp(-1, 1) if k in ("photo", "target", "gan") else v      # renders as images
     if step % 2 == 1 and cfg.real:
         rows = torch.randint(len(data["c"]), (cfg.batch,), generator=generator)
-        r = {k: image(k, v[rows].float()) for k, v in pool["real"].items()}
-        r["image"] = batch_from(data, rows)["image"]
+        b = batch_from(data, rows)
+        if pool is None:
+            r = reverse_renders(G, E, b["image"].to(device), b["c"].to(device), generator)
+        else:
+            r = {k: image(k, v[rows].float().to(device)) for k, v in pool["real"].items()}
+            r["image"] = b["image"].to(device)
         return {**reverse_batch(r, cfg.symmetric), "kind": "real"}
-    rows = torch.randint(len(pool["synthetic"]["ws"]), (cfg.batch,), generator=generator)
-    r = {k: image(k, v[rows].float()) for k, v in pool["synthetic"].items()}
+    if pool is None:
+        c = data["c"][torch.randint(len(data["c"]), (cfg.batch,), generator=generator)]
+        r = synthetic_renders(G, E, c.to(device), generator)
+    else:
+        rows = torch.randint(len(pool["synthetic"]["ws"]), (cfg.batch,), generator=generator)
+        r = {k: image(k, v[rows].float().to(device)) for k, v in pool["synthetic"].items()}
     return {**synthetic_batch(r, cfg.symmetric), "kind": "synthetic"}
 
 def svinet_style(ws, G, cfg: SVINetConfig):
@@ -175,17 +185,19 @@ def _svinet_losses(net, D, E, G, b, cfg):
     return pred, sum(weights[k] * v for k, v in parts.items()), parts
 
 def train_svinet(G: TriPlaneGenerator, E: Encoder, data: dict, pool: dict, cfg: SVINetConfig = SVINetConfig(), checkpoint=None,
-                 every_s: float = 300.0, keep: tuple = (), log_every: int = 10, progress: bool = True):
-    "Train SVINet (and its patch discriminator) on alternating synthetic / reverse-warp batches; resumable; DDP under `torchrun`."
+                 every_s: float = 300.0, keep: tuple = (), log_every: int = 10, progress: bool = True, architecture: dict = None):
+    "Train SVINet (and its patch discriminator) on alternating synthetic / reverse-warp batches (`pool=None`: rendered live); resumable; DDP under `torchrun`."
     rank, world = distributed_rank()
+    device = next(G.parameters()).device                             # trains where G lives
     torch.manual_seed(cfg.seed)
-    net, D = SVINet(G.w_dim, G.img_resolution), PatchDiscriminator()
+    net = SVINet(**(architecture or dict(w_dim=G.w_dim, resolution=G.img_resolution))).to(device)
+    D = PatchDiscriminator().to(device)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=(0.9, 0.999))
     state = {"step": 0, "log": [], "seconds": 0.0}
     checkpoint = Path(checkpoint) if checkpoint else None
     if checkpoint and checkpoint.exists():
-        s = torch.load(checkpoint, weights_only=False)
+        s = torch.load(checkpoint, map_location="cpu", weights_only=False)
         if {**s["cfg"], "steps": cfg.steps} != asdict(cfg):             # a run may be extended, not changed
             raise ValueError(f"checkpoint: {checkpoint} was written with another configuration: {s['cfg']}")
         for m, k in ((net, "net"), (D, "D"), (opt, "opt"), (opt_d, "opt_d")):
@@ -194,7 +206,8 @@ def train_svinet(G: TriPlaneGenerator, E: Encoder, data: dict, pool: dict, cfg: 
     net_, D_ = net, D
     if world > 1:                                                    # every rank draws its own batches; DDP averages gradients
         from torch.nn.parallel import DistributedDataParallel as DDP
-        net_, D_ = DDP(net), DDP(D)
+        ids = [device.index] if device.type == "cuda" else None
+        net_, D_ = DDP(net, ids), DDP(D, ids)
     def save(path=checkpoint, full=True):
         if rank: return
         tmp = path.with_suffix(".tmp")
@@ -208,7 +221,7 @@ def train_svinet(G: TriPlaneGenerator, E: Encoder, data: dict, pool: dict, cfg: 
     with _frozen(G), _frozen(E):
         while state["step"] < cfg.steps:
             rng.manual_seed(cfg.seed * 1_000_003 + rank * 7_919 + state["step"])    # batch = f(seed, rank, step): resumable
-            b = make_batch(pool, data, state["step"], cfg, rng)
+            b = make_batch(pool, data, state["step"], cfg, rng, G, E)
             D.requires_grad_(False)                                  # the G step reads D; only the D step updates it
             pred, loss, parts = _svinet_losses(net_, D, E, G, b, cfg)
             opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
