@@ -50,12 +50,19 @@ def torchrun(job, port, *args):
     return subprocess.run(cmd, capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
 
 
+def in_step_reports(r, report) -> list:
+    "Both ranks' reports of a finished two-process run, checked to hold the same weights."
+    assert r.returncode == 0, r.stderr[-3000:]
+    reports = [json.loads(open(f"{report}.rank{k}.json").read()) for k in (0, 1)]
+    assert reports[0]["world"] == 2
+    assert reports[0]["checksum"] == reports[1]["checksum"] and reports[0]["abs"] == reports[1]["abs"]
+    return reports
+
+
 def test_ddp_encoder_two_cpu_processes_stay_in_step(tmp_path):
     r = torchrun("train-encoder", 29547, "--data", "tiny:4", "--steps", "6", "--batch", "4", "--backend", "gloo",
                  "--log-every", "1", "--report", str(tmp_path / "r"))
-    assert r.returncode == 0, r.stderr[-3000:]
-    reports = [json.loads((tmp_path / f"r.rank{k}.json").read_text()) for k in (0, 1)]
-    assert reports[0]["checksum"] == reports[1]["checksum"] and reports[0]["abs"] == reports[1]["abs"]
+    reports = in_step_reports(r, tmp_path / "r")
     assert reports[0]["log"][0]["image"] != reports[1]["log"][0]["image"]    # different batches per rank
     assert reports[0]["held_after"] < reports[0]["held_before"], reports[0]
 
@@ -64,10 +71,7 @@ def test_ddp_svinet_two_cpu_processes_stay_in_step(tmp_path):
     r = torchrun("train-svinet", 29541, "--data", "tiny:4", "--n-synthetic", "8", "--steps", "20", "--batch", "4",
                  "--backend", "gloo", "--log-every", "1", "--report", str(tmp_path / "r"), "--set", "w_perceptual=0.0",
                  "--set", "w_adv=0.0", "--set", "w_fm=0.0", "--set", "w_latent=0.0", "--set", "lr=0.003")
-    assert r.returncode == 0, r.stderr[-3000:]
-    reports = [json.loads((tmp_path / f"r.rank{k}.json").read_text()) for k in (0, 1)]
-    assert reports[0]["world"] == 2
-    assert reports[0]["checksum"] == reports[1]["checksum"] and reports[0]["abs"] == reports[1]["abs"]
+    reports = in_step_reports(r, tmp_path / "r")
     assert reports[0]["log"][0]["l1"] != reports[1]["log"][0]["l1"]        # different batches per rank
     assert reports[0]["held_after"] < reports[0]["held_before"], reports[0]
 
@@ -75,10 +79,7 @@ def test_ddp_svinet_two_cpu_processes_stay_in_step(tmp_path):
 def test_ddp_generator_stage1_two_cpu_processes_stay_in_step(tmp_path):
     r = torchrun("train-gan", 29551, "--stage", "recon", "--data", "tiny:4", "--steps", "6", "--batch", "4",
                  "--backend", "gloo", "--log-every", "1", "--report", str(tmp_path / "r"))
-    assert r.returncode == 0, r.stderr[-3000:]
-    reports = [json.loads((tmp_path / f"r.rank{k}.json").read_text()) for k in (0, 1)]
-    assert reports[0]["world"] == 2
-    assert reports[0]["checksum"] == reports[1]["checksum"] and reports[0]["abs"] == reports[1]["abs"]
+    reports = in_step_reports(r, tmp_path / "r")
     assert reports[0]["log"][0]["image"] != reports[1]["log"][0]["image"]    # different batches per rank
     assert reports[0]["held_after"] < reports[0]["held_before"], reports[0]
 
@@ -92,16 +93,13 @@ def test_ddp_gan_stage_on_an_eg3d_zip_resumes_in_step(tmp_path):
     r = torchrun("train-gan", 29552, "--steps", "3", *args)
     assert r.returncode == 0, r.stderr[-3000:]
     r = torchrun("train-gan", 29553, "--steps", "5", *args)                       # resumes from step 3
-    assert r.returncode == 0, r.stderr[-3000:]
-    reports = [json.loads((tmp_path / f"r.rank{k}.json").read_text()) for k in (0, 1)]
-    assert reports[0]["checksum"] == reports[1]["checksum"] and reports[0]["abs"] == reports[1]["abs"]
+    reports = in_step_reports(r, tmp_path / "r")
     assert [e["step"] for e in reports[0]["log"]] == [1, 2, 3, 4, 5]
     assert reports[0]["log"][-1]["g"] != reports[1]["log"][-1]["g"]
     straight = [a if a != str(tmp_path / "g.ckpt") else str(tmp_path / "straight.ckpt") for a in args]
     straight = [a if a != str(tmp_path / "r") else str(tmp_path / "s") for a in straight]
     r = torchrun("train-gan", 29555, "--steps", "5", *straight)                  # the same five steps without a break
-    assert r.returncode == 0, r.stderr[-3000:]
-    assert json.loads((tmp_path / "s.rank0.json").read_text())["checksum"] == reports[0]["checksum"]
+    assert in_step_reports(r, tmp_path / "s")[0]["checksum"] == reports[0]["checksum"]
     ck = torch.load(tmp_path / "g.ckpt", weights_only=False)
     assert ck["step"] == {"recon": 0, "gan": 5} and ck["nimg"]["gan"] == 5 * 4 * 2      # images counted over both ranks
     assert ck["latents"].shape[0] == 0                                                  # photos: no identity table
@@ -113,9 +111,7 @@ def test_ddp_svinet_live_renders_on_a_folder(tmp_path):
     export_dataset_folder(render_dataset(4, 2, seed=7, progress=False), tmp_path / "set")
     r = torchrun("train-svinet", 29554, "--live", "--data", str(tmp_path / "set"), "--steps", "4", "--batch", "2",
                  "--backend", "gloo", "--log-every", "1", "--report", str(tmp_path / "r"), "--set", "w_perceptual=0.0")
-    assert r.returncode == 0, r.stderr[-3000:]
-    reports = [json.loads((tmp_path / f"r.rank{k}.json").read_text()) for k in (0, 1)]
-    assert reports[0]["checksum"] == reports[1]["checksum"] and reports[0]["abs"] == reports[1]["abs"]
+    reports = in_step_reports(r, tmp_path / "r")
     assert [e["kind"] for e in reports[0]["log"]] == ["synthetic", "real", "synthetic", "real"]
     assert reports[0]["log"][1]["l1"] != reports[1]["log"][1]["l1"]
 
