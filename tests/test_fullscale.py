@@ -128,16 +128,19 @@ def test_encoder_trains_on_an_eg3d_folder(tmp_path):
 
 
 def test_training_entry_point_refuses_bad_input(tmp_path):
-    from warpgan.fullscale import DatasetFolder, main
-    from warpgan.train_gan import Trainer
+    from warpgan.fullscale import DatasetFolder, export_dataset_folder, main
+    from warpgan.train_gan import Trainer, render_dataset
     with pytest.raises(FileNotFoundError, match="no such data set"):
         main(["train-gan", "--data", str(tmp_path / "nowhere"), "--steps", "1"])
     with pytest.raises(ValueError, match="--set: expected key=value"):
         main(["train-gan", "--data", "tiny:2", "--steps", "1", "--set", "learning_rate=1"])
-    with pytest.raises(ValueError, match="--generator: train-encoder at ffhq512 needs the EG3D checkpoint"):
+    with pytest.raises(ValueError, match="--data: its images are 64², the ffhq512 networks take 512²"):
         main(["train-encoder", "--config", "ffhq512", "--data", "tiny:2", "--steps", "1"])
-    from warpgan.fullscale import export_dataset_folder
-    from warpgan.train_gan import render_dataset
+    big = render_dataset(1, 1, seed=7, progress=False)
+    big["image"] = torch.nn.functional.interpolate(big["image"].float(), size=512).byte()
+    export_dataset_folder(big, tmp_path / "set512")
+    with pytest.raises(ValueError, match="--generator: train-encoder at ffhq512 needs the EG3D checkpoint"):
+        main(["train-encoder", "--config", "ffhq512", "--data", str(tmp_path / "set512"), "--steps", "1"])
     export_dataset_folder(render_dataset(2, 2, seed=7, progress=False), tmp_path / "set")
     with pytest.raises(ValueError, match="reconstruction stage needs multi-view depth"):
         Trainer(DatasetFolder(tmp_path / "set"), batch=2).recon_step()

@@ -9,7 +9,7 @@ __all__ = ['TRAINING_PRESETS', 'JOBS', 'SVINET_FULL', 'ENCODER_FULL_CHANNELS', '
            'svinet_full', 'synthesize']
 
 # %% ../nbs/12_full_scale.ipynb #d7587296
-import collections, copyreg, io, json, os, pickle, time, warnings, zipfile
+import collections, copyreg, io, json, math, os, pickle, time, warnings, zipfile
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 
 from .camera import read_dataset_json
-from .generator import TriPlaneGenerator
+from .generator import CONFIGS, TriPlaneGenerator
 
 # %% ../nbs/12_full_scale.ipynb #6ac6bbdd
 class PersistentRecord:
@@ -214,11 +214,13 @@ class DatasetFolder:
     "An EG3D data set — a folder or `.zip` of equally sized images with `dataset.json` labels — read on demand; trainers take it like a `render_dataset`."
     def __init__(self, root, resolution: int = None):
         self.root = Path(root)
-        if self.root.is_file() and zipfile.is_zipfile(self.root):
+        if self.root.is_dir():
+            self._zip, top = None, self.root
+        elif self.root.is_file():
+            if not zipfile.is_zipfile(self.root):
+                raise ValueError(f"{self.root}: not a zip archive (an EG3D data set is a folder or a .zip with dataset.json)")
             self._zip = zipfile.ZipFile(self.root)
             top = zipfile.Path(self._zip)
-        elif self.root.is_dir():
-            self._zip, top = None, self.root
         else:
             raise FileNotFoundError(f"{self.root}: no such data set (a folder or .zip with dataset.json)")
         labels_file = top / "dataset.json"
@@ -233,7 +235,8 @@ class DatasetFolder:
             raise ValueError(f"{self.root}: {len(missing)} labelled images are missing (e.g. {missing[0]})")
         self.c = torch.stack([labels[n] for n in self.names]).float()
         self.resolution = resolution
-        self.resolution = resolution or self._read(0).shape[-1]      # the first image's size, unless given
+        for i in range(len(self.names)):                              # headers only: a bad file fails now, not hours in
+            self.resolution = self._check(i, *self._header(i))
 
     def __len__(self): return len(self.names)
     def __contains__(self, key): return key == "c"                 # no identities, depth or masks
@@ -242,18 +245,32 @@ class DatasetFolder:
             raise KeyError(f"{key!r}: a photo folder has labels ('c') and images (`batch`), nothing else")
         return self.c
 
-    def _read(self, i: int) -> torch.Tensor:
+    def _open(self, i: int):
         name = self.names[i]
-        raw = self._zip.read(name) if self._zip else (self.root / name).read_bytes()
         try:
-            with Image.open(io.BytesIO(raw)) as im:
-                a = np.asarray(im.convert("RGB"))
+            return Image.open(io.BytesIO(self._zip.read(name) if self._zip else (self.root / name).read_bytes()))
         except (OSError, SyntaxError) as e:
             raise ValueError(f"{self.root}: {name} is not a readable image ({e})") from e
-        if a.shape[0] != a.shape[1] or (self.resolution and a.shape[0] != self.resolution):
+
+    def _header(self, i: int) -> tuple:
+        with self._open(i) as im:
+            return im.mode, im.size
+
+    def _check(self, i: int, mode: str, size: tuple) -> int:
+        "The image's side, once it is known to be 8-bit, square and of the data set's size."
+        name, (w, h) = self.names[i], size
+        if mode not in ("RGB", "RGBA", "L", "LA", "P", "CMYK", "YCbCr"):
+            raise ValueError(f"{self.root}: {name} has pixel mode {mode}; 8-bit images only (16-bit and float would be clipped)")
+        if w != h or (self.resolution and w != self.resolution):
             want = f"{self.resolution}²" if self.resolution else "square"
-            raise ValueError(f"{self.root}: {name} is {a.shape[1]}×{a.shape[0]}; every image must be {want} "
+            raise ValueError(f"{self.root}: {name} is {w}×{h}; every image must be {want} "
                              "(resize the data set, as EG3D's dataset_tool does)")
+        return w
+
+    def _read(self, i: int) -> torch.Tensor:
+        with self._open(i) as im:
+            self._check(i, im.mode, im.size)
+            a = np.asarray(im.convert("RGB"))
         return torch.from_numpy(a.copy()).permute(2, 0, 1)
 
     def batch(self, idx) -> dict:
@@ -300,9 +317,10 @@ TRAINING_PRESETS = {   # `Trainer` hyper-parameters per generator config
     "tiny": {},        # the defaults: the tiny world's run (03)
     # EG3D's FFHQ 512² run (NVlabs/eg3d README and train.py: --batch 32 on 8 GPUs, --gamma 1, generator pose
     # conditioning with swap probability 0.5, blur from σ 10 faded over 200 kimg, EMA half-life batch × 10 / 32 kimg,
-    # lazy R1 every 16 steps, Adam 0.0025 / 0.002 with β = (0, 0.99)); per-GPU batch 4 is `--batch 4`
+    # lazy R1 every 16 steps, Adam 0.0025 / 0.002 with β = (0, 0.99)); per-GPU batch 4 is `--batch 4`. EG3D's blur
+    # kernel exp2(-(x/σ)²) with σ = 10 has standard deviation 10 / √(2 ln 2) ≈ 8.49 pixels, ours is a Gaussian of that σ
     "ffhq512": dict(lr_g=0.0025, lr_d=0.002, r1_gamma=1.0, r1_every=16, swap_prob=0.5, ema_nimg=10_000.0,
-                    ema_rampup=0.05, blur_sigma=10.0, blur_fade_nimg=200_000.0),
+                    ema_rampup=0.05, blur_sigma=10.0 / (2 * math.log(2)) ** 0.5, blur_fade_nimg=200_000.0),
 }
 
 def training_data(spec: str, seed: int = 7):
@@ -328,6 +346,13 @@ def _overrides(items, fields) -> dict:
         out[key] = ast.literal_eval(value)
     return out
 
+def _check_resolution(data, a):
+    "Stop before training when the data's images are not the size the `--config` networks take."
+    side = data.resolution if isinstance(data, DatasetFolder) else data["image"].shape[-1]
+    need = CONFIGS[a.config]["img_resolution"]
+    if side != need:
+        raise ValueError(f"--data: its images are {side}², the {a.config} networks take {need}² (resize the data set, or pick --config)")
+
 def _generator(a, device) -> TriPlaneGenerator:
     "The frozen generator the encoder and SVINet train against: `--generator` (EG3D .pkl / converted .pt) or the shipped tiny one."
     if a.config != "tiny" and not a.generator:
@@ -346,7 +371,7 @@ def _train_gan(a, data, device):
         with torch.no_grad():
             out = t.gen(fixed["c"], identity=fixed["identity"], noise_mode="const")
             return reconstruction_loss(out, fixed, t.G.neural_rendering_resolution)[0].item()
-    before = held(Trainer(data, a.config, batch=a.batch, device=device, **hp))
+    before = held(Trainer(data, a.config, batch=a.batch, device=device, **hp)) if "depth" in data else None
     t = train_generator(data, a.stage, a.steps, a.checkpoint, log_every=a.log_every, eval_every=0, progress=a.rank == 0,
                         config=a.config, batch=a.batch, device=device, **hp)
     return [t.G, t.D, t.latents], t.log, before, held(t)
@@ -401,6 +426,11 @@ def _train_svinet(a, data, device):
 
 JOBS = {"train-gan": _train_gan, "train-encoder": _train_encoder, "train-svinet": _train_svinet}
 
+def _run(a, data, device):
+    "Check the data against `--config`, then run the job: (trained networks, log, held-out loss before, after)."
+    _check_resolution(data, a)
+    return JOBS[a.job](a, data, device)
+
 def main(argv=None) -> int:
     "`python -m warpgan.fullscale {train-gan | train-encoder | train-svinet} ...`, under `torchrun` for several processes."
     import argparse
@@ -425,7 +455,7 @@ def main(argv=None) -> int:
     a.rank, a.world, device = init_distributed(a.backend)
     if device.type == "cpu":
         torch.set_num_threads(max(1, torch.get_num_threads() // a.world))
-    nets, log, before, after = JOBS[a.job](a, training_data(a.data), device)
+    nets, log, before, after = _run(a, training_data(a.data), device)
     if a.report:
         flat = torch.cat([v.detach().flatten().double().cpu() for n in nets for v in ([n] if torch.is_tensor(n) else n.parameters())])
         Path(f"{a.report}.rank{a.rank}.json").write_text(json.dumps({"rank": a.rank, "world": a.world, "log": log, "held_before": before,

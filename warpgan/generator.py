@@ -302,7 +302,8 @@ CONFIGS = {
                     channel_base=32768, channel_max=512, mapping_layers=2, decoder_hidden=64,
                     sr_channels=(256, 128), sr_ups=(2, 2), sr_input_resolution=128,
                     rendering=dict(depth_resolution=48, depth_resolution_importance=48, ray_start=2.25, ray_end=3.3,
-                                   box_warp=1.0, neural_rendering_resolution=128, white_back=False)),
+                                   box_warp=1.0, neural_rendering_resolution=128, white_back=False,
+                                   superresolution_noise_mode="none")),     # EG3D's train.py default (--sr_noise_mode)
     "tiny": dict(z_dim=128, w_dim=128, c_dim=25, img_resolution=64, plane_resolution=64, plane_channels=32,
                  channel_base=4096, channel_max=128, mapping_layers=2, decoder_hidden=64,
                  sr_channels=(64, 32), sr_ups=(2, 1), sr_input_resolution=32,
@@ -388,7 +389,8 @@ class TriPlaneGenerator(nn.Module):
         planes = planes.reshape(len(planes), 3, self.plane_channels, *planes.shape[-2:])
         feature_image, depth, weights_sum = self.render(planes, c, R, generator)
         rgb = feature_image[:, :3]
-        sr = self.superresolution(rgb, feature_image, ws, "none" if noise_mode == "const" else noise_mode, generator)
+        sr_noise = "none" if noise_mode == "const" else self.rendering_kwargs.get("superresolution_noise_mode", noise_mode)
+        sr = self.superresolution(rgb, feature_image, ws, sr_noise, generator)
         out = {"image": sr, "image_raw": rgb, "image_depth": depth, "weights_sum": weights_sum, "feature_image": feature_image}
         if return_planes:
             out["planes"] = planes

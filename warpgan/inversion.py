@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from .camera import check_finite, prepare_label, split_label
 from .generator import TriPlaneGenerator, load_checked, weights_file
-from .train_gan import batch_from, distributed_rank, resize_raw
+from .train_gan import batch_from, distributed_rank, resize_raw, step_seed
 from .world import BACKGROUND
 
 # %% ../nbs/04_inversion.ipynb #a15e7e37
@@ -294,7 +294,7 @@ def train_encoder(G: TriPlaneGenerator, data: dict, steps: int, checkpoint=None,
     with _frozen(G):
         while state["step"] < steps:
             if world > 1:                                           # each rank its own batches, a function of (seed, rank, step)
-                rng.manual_seed(seed * 1_000_003 + rank * 7_919 + state["step"])
+                rng.manual_seed(step_seed(seed, rank, state["step"]))
             rows = torch.randint(len(data["c"]), (batch,), generator=rng)
             if state["step"] % 2 == 0:                              # a GAN sample with a known latent
                 c = data["c"][rows].to(device)

@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['D_CHANNELS', 'render_dataset', 'batch_from', 'Conv2dLayer', 'DiscriminatorBlock', 'DualDiscriminator', 'resize_raw',
-           'blur', 'r1_penalty', 'downsample_depth', 'reconstruction_loss', 'distributed_rank', 'GeneratorWithLatents',
-           'Trainer', 'slim_checkpoint', 'train_generator', 'main']
+           'blur', 'r1_penalty', 'downsample_depth', 'reconstruction_loss', 'distributed_rank', 'step_seed',
+           'GeneratorWithLatents', 'Trainer', 'slim_checkpoint', 'train_generator', 'main']
 
 # %% ../nbs/03_train_generator.ipynb #39d8fdc6
 import copy
@@ -184,6 +184,14 @@ def distributed_rank() -> tuple:
     dist = torch.distributed
     return (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
 
+def step_seed(seed: int, rank: int, step: int) -> int:
+    "Seed of one rank's draws at one step: distinct for every (rank, step) of a run; rank 0's is the single-process one."
+    # torch's CPU generator keeps only a seed's low 32 bits: ranks sit 2²⁶ steps apart inside them,
+    # so no rank replays another's draws for 64 ranks and 67 million steps
+    if not (0 <= rank < 64 and 0 <= step < 2 ** 26):
+        raise ValueError(f"step_seed: rank {rank} or step {step} beyond the 64 ranks × 2²⁶ steps it keeps apart")
+    return (seed * 1_000_003 + step + rank * 2 ** 26) % 2 ** 32
+
 class GeneratorWithLatents(nn.Module):
     "The generator and the identities' latent table as one module, so that DistributedDataParallel averages both gradients."
     def __init__(self, G: TriPlaneGenerator, latents: torch.Tensor):
@@ -234,7 +242,7 @@ class Trainer:
     def _start_step(self):
         "Under DDP every rank draws its own batches, a function of (seed, rank, step), so a resumed run goes on the same."
         if self.world > 1:
-            self.rng.manual_seed(self.seed * 1_000_003 + self.rank * 7_919 + self.step["recon"] + self.step["gan"])
+            self.rng.manual_seed(step_seed(self.seed, self.rank, self.step["recon"] + self.step["gan"]))
 
     def _rows(self):
         return torch.randint(len(self.data["c"]), (self.batch,), generator=self.rng)
@@ -278,6 +286,8 @@ class Trainer:
         hp, G, D = self.hp, self.G, self.D
         self._start_step()
         sigma = hp["blur_sigma"] * max(0.0, 1 - self.nimg["gan"] / hp["blur_fade_nimg"])
+        raw_scale = G.neural_rendering_resolution / G.img_resolution          # the raw image is blurred at its own scale
+        seen = lambda image, raw: (blur(image, sigma), blur(raw, sigma * raw_scale))    # what D sees
         real = self._batch(self._rows())
         c_gen = self.data["c"][self._rows()]                      # rendering cameras, from the data set
         swap = torch.rand(self.batch, generator=self.rng) < hp["swap_prob"]
@@ -287,7 +297,7 @@ class Trainer:
         # generator (D is read through the plain module: it is frozen here, so DDP has nothing to reduce)
         D.requires_grad_(False)
         fake = self.gen_(c_gen, z=z, c_cond=c_cond, noise_mode="random", generator=self.rng, update_emas=True)
-        loss_g = F.softplus(-D(blur(fake["image"], sigma), blur(fake["image_raw"], sigma / 2), c_gen)).mean()
+        loss_g = F.softplus(-D(*seen(fake["image"], fake["image_raw"]), c_gen)).mean()
         _check_finite_loss(loss_g, "gan (generator)", self.step["gan"])
         self.opt_g.zero_grad(set_to_none=True); loss_g.backward(); self.opt_g.step()
         D.requires_grad_(True)
@@ -295,13 +305,13 @@ class Trainer:
         # per step for a one-step-older fake, which costs a third of a CPU step and changes little)
         fake = {k: fake[k].detach() for k in ("image", "image_raw")}
         lazy_r1 = self.step["gan"] % hp["r1_every"] == 0
-        real_img = blur(real["image"], sigma).requires_grad_(lazy_r1)
-        real_raw = blur(resize_raw(real["image"], G.neural_rendering_resolution), sigma / 2).requires_grad_(lazy_r1)
-        logits_real = self.D_(real_img, real_raw, real["c"])
-        loss_d = (F.softplus(self.D_(blur(fake["image"], sigma), blur(fake["image_raw"], sigma / 2), c_gen)) +
-                  F.softplus(-logits_real)).mean()
+        # R1 differentiates with respect to the un-blurred reals and their raw copy, both leaves (as EG3D)
+        x = real["image"].detach().requires_grad_(lazy_r1)
+        x_raw = resize_raw(real["image"], G.neural_rendering_resolution).detach().requires_grad_(lazy_r1)
+        logits_real = self.D_(*seen(x, x_raw), real["c"])
+        loss_d = (F.softplus(self.D_(*seen(fake["image"], fake["image_raw"]), c_gen)) + F.softplus(-logits_real)).mean()
         if lazy_r1:
-            r1 = r1_penalty(logits_real, real_img, real_raw).mean()
+            r1 = r1_penalty(logits_real, x, x_raw).mean()
             loss_d = loss_d + r1 * hp["r1_gamma"] / 2 * hp["r1_every"]
             self._last_r1 = r1.item()
         self.opt_d.zero_grad(set_to_none=True); loss_d.backward(); self.opt_d.step()
@@ -353,7 +363,7 @@ class Trainer:
 
 def slim_checkpoint(src, dst) -> Path:
     "A small copy of a checkpoint to commit between sessions: weights and latents in float16, no optimiser state."
-    s = torch.load(src, weights_only=False)
+    s = torch.load(src, map_location="cpu", weights_only=False)
     half = lambda d: {k: (v.half() if v.is_floating_point() else v) for k, v in d.items()}
     slim = {k: s[k] for k in ("hp", "nimg", "step", "log", "rng")}
     slim.update(G=half(s["G"]), G_ema=half(s["G_ema"]), D=half(s["D"]), latents=s["latents"].half())

@@ -20,7 +20,7 @@ from .generator import TriPlaneGenerator
 from .inversion import Encoder, _frozen, shipped_model
 from .losses import (d_adversarial, feature_matching, g_adversarial, l1, latent_consistency, perceptual, r1)
 from .svinet import PatchDiscriminator, SVINet, svinet_input
-from .train_gan import batch_from, distributed_rank
+from .train_gan import batch_from, distributed_rank, step_seed
 from .warping import _face_yaw, hybrid, render_depth, resize_depth, warp_symmetric, warp_to_view
 
 # %% ../nbs/08_train_svinet.ipynb #7bb41c14
@@ -220,7 +220,7 @@ def train_svinet(G: TriPlaneGenerator, E: Encoder, data: dict, pool: dict, cfg: 
     net.train(); D.train()
     with _frozen(G), _frozen(E):
         while state["step"] < cfg.steps:
-            rng.manual_seed(cfg.seed * 1_000_003 + rank * 7_919 + state["step"])    # batch = f(seed, rank, step): resumable
+            rng.manual_seed(step_seed(cfg.seed, rank, state["step"]))    # batch = f(seed, rank, step): resumable
             b = make_batch(pool, data, state["step"], cfg, rng, G, E)
             D.requires_grad_(False)                                  # the G step reads D; only the D step updates it
             pred, loss, parts = _svinet_losses(net_, D, E, G, b, cfg)
