@@ -319,8 +319,12 @@ TRAINING_PRESETS = {   # `Trainer` hyper-parameters per generator config
     # conditioning with swap probability 0.5, blur from σ 10 faded over 200 kimg, EMA half-life batch × 10 / 32 kimg,
     # lazy R1 every 16 steps, Adam 0.0025 / 0.002 with β = (0, 0.99)); per-GPU batch 4 is `--batch 4`. EG3D's blur
     # kernel exp2(-(x/σ)²) with σ = 10 has standard deviation 10 / √(2 ln 2) ≈ 8.49 pixels, ours is a Gaussian of that σ
+    # The swap probability fades from 1 over 1,000 kimg, D's Adam gets the lazy-R1 correction, and training from scratch
+    # renders at 64² (EG3D's first stage; its 128² models are fine-tuned with --neural_rendering_resolution_final 128,
+    # here --set neural_res_final=128 --set neural_res_fade_nimg=1e6)
     "ffhq512": dict(lr_g=0.0025, lr_d=0.002, r1_gamma=1.0, r1_every=16, swap_prob=0.5, ema_nimg=10_000.0,
-                    ema_rampup=0.05, blur_sigma=10.0 / (2 * math.log(2)) ** 0.5, blur_fade_nimg=200_000.0),
+                    ema_rampup=0.05, blur_sigma=10.0 / (2 * math.log(2)) ** 0.5, blur_fade_nimg=200_000.0,
+                    swap_fade_nimg=1_000_000.0, lazy_adam=True, neural_res=64),
 }
 
 def training_data(spec: str, seed: int = 7):

@@ -210,13 +210,16 @@ class Trainer:
     def __init__(self, data: dict, config: str = "tiny", seed: int = 0, batch: int = 8, lr_g: float = 0.0025,
                  lr_d: float = 0.002, lr_z: float = 0.01, r1_gamma: float = 1.0, r1_every: int = 4,
                  swap_prob: float = 0.5, ema_nimg: float = 2000.0, ema_rampup: float = 0.05, blur_sigma: float = 1.0,
-                 blur_fade_nimg: float = 20000.0, recon_every: int = 0, device=None):
+                 blur_fade_nimg: float = 20000.0, recon_every: int = 0, swap_fade_nimg: float = 0.0, lazy_adam: bool = False,
+                 neural_res: int = 0, neural_res_final: int = 0, neural_res_fade_nimg: float = 0.0, device=None):
         self.data, self.batch, self.seed = data, batch, seed
         self.rank, self.world = distributed_rank()
         self.device = torch.device(device or "cpu")      # the data and the random generator stay on the CPU
         self.hp = dict(config=config, seed=seed, batch=batch, lr_g=lr_g, lr_d=lr_d, lr_z=lr_z, r1_gamma=r1_gamma,
                        r1_every=r1_every, swap_prob=swap_prob, ema_nimg=ema_nimg, ema_rampup=ema_rampup,
-                       blur_sigma=blur_sigma, blur_fade_nimg=blur_fade_nimg, recon_every=recon_every)
+                       blur_sigma=blur_sigma, blur_fade_nimg=blur_fade_nimg, recon_every=recon_every,
+                       swap_fade_nimg=swap_fade_nimg, lazy_adam=lazy_adam, neural_res=neural_res,
+                       neural_res_final=neural_res_final, neural_res_fade_nimg=neural_res_fade_nimg)
         self.rng = torch.Generator().manual_seed(seed)
         self.G = TriPlaneGenerator.from_config(config, seed=seed).to(self.device)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
@@ -232,7 +235,8 @@ class Trainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.gen_, self.D_ = DDP(self.gen, ids, find_unused_parameters=n_ids > 0), DDP(self.D, ids)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=lr_g, betas=(0.0, 0.99), eps=1e-8)
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=lr_d, betas=(0.0, 0.99), eps=1e-8)
+        k = r1_every / (r1_every + 1) if lazy_adam else 1.0    # StyleGAN2's lazy-regularisation correction of D's Adam
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=lr_d * k, betas=(0.0, 0.99 ** k), eps=1e-8)
         self.opt_z = torch.optim.Adam([self.latents], lr=lr_z)
         self.nimg = {"recon": 0, "gan": 0}
         self._last_r1, self._last_recon = 0.0, {}     # the latest R1 and reconstruction parts, reported every step
@@ -243,6 +247,17 @@ class Trainer:
         "Under DDP every rank draws its own batches, a function of (seed, rank, step), so a resumed run goes on the same."
         if self.world > 1:
             self.rng.manual_seed(step_seed(self.seed, self.rank, self.step["recon"] + self.step["gan"]))
+
+    def schedules(self) -> dict:
+        "This GAN step's blur σ, pose-swap probability and neural rendering resolution (EG3D's fades, by images seen)."
+        hp, seen = self.hp, self.nimg["gan"]
+        fade = lambda nimg: min(seen / nimg, 1.0) if nimg else 1.0
+        start = hp["neural_res"] or self.G.neural_rendering_resolution
+        end = hp["neural_res_final"] or start
+        a = fade(hp["neural_res_fade_nimg"]) if hp["neural_res_final"] else 0.0
+        return {"blur": hp["blur_sigma"] * max(0.0, 1 - seen / hp["blur_fade_nimg"]),
+                "swap": (1 - fade(hp["swap_fade_nimg"])) + fade(hp["swap_fade_nimg"]) * hp["swap_prob"],
+                "neural_res": int(round(start * (1 - a) + end * a))}
 
     def _rows(self):
         return torch.randint(len(self.data["c"]), (self.batch,), generator=self.rng)
@@ -285,18 +300,20 @@ class Trainer:
         "One stage-2 step: generator, discriminator, and (every `r1_every` steps) R1 on reals."
         hp, G, D = self.hp, self.G, self.D
         self._start_step()
-        sigma = hp["blur_sigma"] * max(0.0, 1 - self.nimg["gan"] / hp["blur_fade_nimg"])
-        raw_scale = G.neural_rendering_resolution / G.img_resolution          # the raw image is blurred at its own scale
+        now = self.schedules()
+        sigma, nr = now["blur"], now["neural_res"]
+        raw_scale = nr / G.img_resolution                                     # the raw image is blurred at its own scale
         seen = lambda image, raw: (blur(image, sigma), blur(raw, sigma * raw_scale))    # what D sees
         real = self._batch(self._rows())
         c_gen = self.data["c"][self._rows()]                      # rendering cameras, from the data set
-        swap = torch.rand(self.batch, generator=self.rng) < hp["swap_prob"]
+        swap = torch.rand(self.batch, generator=self.rng) < now["swap"]
         c_cond = torch.where(swap[:, None], self.data["c"][self._rows()], c_gen)   # generator pose conditioning
         z = torch.randn(self.batch, G.z_dim, generator=self.rng)
         c_gen, c_cond, z = c_gen.to(self.device), c_cond.to(self.device), z.to(self.device)
         # generator (D is read through the plain module: it is frozen here, so DDP has nothing to reduce)
         D.requires_grad_(False)
-        fake = self.gen_(c_gen, z=z, c_cond=c_cond, noise_mode="random", generator=self.rng, update_emas=True)
+        fake = self.gen_(c_gen, z=z, c_cond=c_cond, neural_rendering_resolution=nr, noise_mode="random", generator=self.rng,
+                         update_emas=True)
         loss_g = F.softplus(-D(*seen(fake["image"], fake["image_raw"]), c_gen)).mean()
         _check_finite_loss(loss_g, "gan (generator)", self.step["gan"])
         self.opt_g.zero_grad(set_to_none=True); loss_g.backward(); self.opt_g.step()
@@ -307,7 +324,7 @@ class Trainer:
         lazy_r1 = self.step["gan"] % hp["r1_every"] == 0
         # R1 differentiates with respect to the un-blurred reals and their raw copy, both leaves (as EG3D)
         x = real["image"].detach().requires_grad_(lazy_r1)
-        x_raw = resize_raw(real["image"], G.neural_rendering_resolution).detach().requires_grad_(lazy_r1)
+        x_raw = resize_raw(real["image"], nr).detach().requires_grad_(lazy_r1)
         logits_real = self.D_(*seen(x, x_raw), real["c"])
         loss_d = (F.softplus(self.D_(*seen(fake["image"], fake["image_raw"]), c_gen)) + F.softplus(-logits_real)).mean()
         if lazy_r1:
