@@ -368,7 +368,7 @@ def _train_gan(a, data, device):
     import inspect
     from warpgan.train_gan import Trainer, batch_from, reconstruction_loss, train_generator
     hp = {**TRAINING_PRESETS[a.config], **_overrides(a.set, set(inspect.signature(Trainer).parameters) - {"data", "device", "config", "batch"})}
-    fixed = {k: v.to(device) for k, v in batch_from(data, torch.arange(min(8, len(data["c"])))).items()}
+    fixed = batch_from(data, torch.arange(min(8, len(data["c"]))), device)
     def held(t):                       # stage 1: reconstruction loss of the training identities in a fixed batch
         if "depth" not in fixed:
             return None
@@ -380,20 +380,22 @@ def _train_gan(a, data, device):
                         config=a.config, batch=a.batch, device=device, **hp)
     return [t.G, t.D, t.latents], t.log, before, held(t)
 
+def _encoder_channels(config: str):
+    "The encoder's widths for `config` (None: the tiny defaults)."
+    return ENCODER_FULL_CHANNELS if config == "ffhq512" else None
+
 def _train_encoder(a, data, device):
     from warpgan.inversion import Encoder, train_encoder
     from warpgan.train_gan import batch_from
     G = _generator(a, device)
-    channels = ENCODER_FULL_CHANNELS if a.config == "ffhq512" else None
-    fixed = batch_from(data, torch.arange(min(8, len(data["c"]))))
+    fixed = batch_from(data, torch.arange(min(8, len(data["c"]))), device)
     def held(E):                       # reconstruction L1 of a fixed data batch
         with torch.no_grad():
-            ws = G.backbone.mapping.w_avg + E(fixed["image"].to(device))
-            return (G.synthesis(ws, fixed["c"].to(device))["image"] - fixed["image"].to(device)).abs().mean().item()
-    kw = {"channels": channels} if channels else {}
-    before = held(Encoder(G.num_ws, G.w_dim, G.img_resolution, **kw).to(device))    # untrained: w_avg for everyone
+            ws = G.backbone.mapping.w_avg + E(fixed["image"])
+            return (G.synthesis(ws, fixed["c"])["image"] - fixed["image"]).abs().mean().item()
+    before = held(Encoder(G.num_ws, G.w_dim, G.img_resolution, _encoder_channels(a.config)).to(device))   # untrained: w_avg for everyone
     E, log = train_encoder(G, data, a.steps, a.checkpoint, batch=a.batch, w_lpips=0.0, log_every=a.log_every,
-                           progress=a.rank == 0, channels=channels)
+                           progress=a.rank == 0, channels=_encoder_channels(a.config))
     return [E], log, before, held(E)
 
 def _train_svinet(a, data, device):
@@ -403,7 +405,7 @@ def _train_svinet(a, data, device):
     G = _generator(a, device)
     if a.encoder:                      # a train-encoder checkpoint
         s = torch.load(a.encoder, map_location="cpu", weights_only=False)
-        E = Encoder(G.num_ws, G.w_dim, G.img_resolution, **({"channels": ENCODER_FULL_CHANNELS} if a.config == "ffhq512" else {}))
+        E = Encoder(G.num_ws, G.w_dim, G.img_resolution, _encoder_channels(a.config))
         E.load_state_dict(s["E"])
     elif a.config == "tiny":
         E = Encoder.from_pretrained("tiny")
@@ -418,12 +420,12 @@ def _train_svinet(a, data, device):
         if a.pool and a.world > 1 and a.rank == 0:
             torch.distributed.barrier()
     cfg = SVINetConfig(steps=a.steps, batch=a.batch, **_overrides(a.set, SVINetConfig.__dataclass_fields__))
-    architecture = SVINET_FULL if a.config == "ffhq512" else None
+    architecture = SVINET_FULL if a.config == "ffhq512" else dict(w_dim=G.w_dim, resolution=G.img_resolution)
     fixed = [make_batch(pool, data, k, cfg, torch.Generator().manual_seed(99), G, E) for k in (0, 1)]
     def held(net):                     # L1 on a fixed synthetic and reverse-warp batch (batch statistics: a few steps leave BN's running ones unsettled)
         with torch.no_grad():
             return sum((net.train()(b["main"], b["mirror"], b["ws"]) - b["target"]).abs().mean().item() for b in fixed) / 2
-    before = held(SVINet(**(architecture or dict(w_dim=G.w_dim, resolution=G.img_resolution))).to(device))   # untrained = the hybrid warp
+    before = held(SVINet(**architecture).to(device))              # untrained = the hybrid warp
     net, log = train_svinet(G, E, data, pool, cfg, a.checkpoint, log_every=a.log_every, progress=a.rank == 0,
                             architecture=architecture)
     return [net], log, before, held(net)

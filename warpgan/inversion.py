@@ -216,8 +216,9 @@ class _ResDown(nn.Module):
 
 class Encoder(nn.Module):
     "Image `(B, 3, R, R)` → w+ offsets `(B, num_ws, w_dim)` from the generator's w_avg (pSp-style pyramid heads)."
-    def __init__(self, num_ws: int = 10, w_dim: int = 128, resolution: int = 64, channels=(32, 64, 128, 128, 128)):
+    def __init__(self, num_ws: int = 10, w_dim: int = 128, resolution: int = 64, channels=None):
         super().__init__()
+        channels = tuple(channels or (32, 64, 128, 128, 128))         # widths from the image down to 4² (the tiny ones by default)
         levels = int(math.log2(resolution)) - 2                      # 64² → 4²: 4 halvings
         self.stem = nn.Conv2d(3, channels[0], 3, 1, 1)
         self.down = nn.ModuleList(_ResDown(channels[i], channels[i + 1]) for i in range(levels))
@@ -270,7 +271,7 @@ def train_encoder(G: TriPlaneGenerator, data: dict, steps: int, checkpoint=None,
     rank, world = distributed_rank()
     torch.manual_seed(seed)
     device = next(G.parameters()).device                              # E trains where G lives; data and rng stay on the CPU
-    E = Encoder(G.num_ws, G.w_dim, G.img_resolution, **({"channels": tuple(channels)} if channels else {})).to(device)
+    E = Encoder(G.num_ws, G.w_dim, G.img_resolution, channels).to(device)
     opt = torch.optim.Adam(E.parameters(), lr=lr)
     rng = torch.Generator().manual_seed(seed)
     state = {"step": 0, "log": []}
@@ -303,8 +304,8 @@ def train_encoder(G: TriPlaneGenerator, data: dict, steps: int, checkpoint=None,
                     image = G.synthesis(w_true, c, noise_mode="const", generator=rng)["image"]
                 kind = "gan"
             else:                                                   # a world image
-                b = batch_from(data, rows)
-                image, c, w_true, kind = b["image"].to(device), b["c"].to(device), None, "world"
+                b = batch_from(data, rows, device)
+                image, c, w_true, kind = b["image"], b["c"], None, "world"
             loss, parts = _encoder_loss(E_, G, image, c, w_true, lp, hp)
             opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
             state["step"] += 1

@@ -66,14 +66,16 @@ def render_dataset(n_ids: int, views: int, seed: int = 0, resolution: int = 64, 
     bar.close()
     return data
 
-def batch_from(data: dict, idx) -> dict:
-    "Float tensors for rows `idx`: image [-1, 1], depth (+inf off the head), mask, c, identity (a photo folder: image, c)."
+def batch_from(data: dict, idx, device=None) -> dict:
+    "Float tensors for rows `idx` (on `device`): image [-1, 1], depth (+inf off the head), mask, c, identity (a photo folder: image, c)."
     if not isinstance(data, dict):                     # e.g. `fullscale.DatasetFolder`, which reads its images on demand
-        return data.batch(idx)
-    img = data["image"][idx].float() / 127.5 - 1
-    mask = data["mask"][idx].float()
-    depth = torch.where(mask.bool(), data["depth"][idx].float(), torch.full_like(mask, math.inf))
-    return {"image": img, "depth": depth, "mask": mask, "c": data["c"][idx], "identity": data["identity"][idx]}
+        b = data.batch(idx)
+    else:
+        img = data["image"][idx].float() / 127.5 - 1
+        mask = data["mask"][idx].float()
+        depth = torch.where(mask.bool(), data["depth"][idx].float(), torch.full_like(mask, math.inf))
+        b = {"image": img, "depth": depth, "mask": mask, "c": data["c"][idx], "identity": data["identity"][idx]}
+    return {k: v.to(device) for k, v in b.items()} if device is not None else b
 
 # %% ../nbs/03_train_generator.ipynb #175a7f14
 class Conv2dLayer(nn.Module):
@@ -262,9 +264,6 @@ class Trainer:
     def _rows(self):
         return torch.randint(len(self.data["c"]), (self.batch,), generator=self.rng)
 
-    def _batch(self, rows) -> dict:
-        return {k: v.to(self.device) for k, v in batch_from(self.data, rows).items()}
-
     def _update_ema(self):
         # EG3D's EMA: half-life of `ema_nimg` images, ramped up as `ema_rampup` × images seen so far (all ranks)
         seen = self.nimg["recon"] + self.nimg["gan"]
@@ -279,7 +278,7 @@ class Trainer:
         "One optimiser step of generator and latents on the reconstruction loss; returns its parts."
         if "depth" not in self.data:
             raise ValueError("the reconstruction stage needs multi-view depth (a render_dataset); photos train the GAN stage only")
-        b = self._batch(self._rows())
+        b = batch_from(self.data, self._rows(), self.device)
         out = self.gen_(b["c"], identity=b["identity"], noise_mode="random", generator=self.rng)
         loss, parts = reconstruction_loss(out, b, self.G.neural_rendering_resolution)
         _check_finite_loss(loss, "recon", self.step["recon"])
@@ -304,7 +303,7 @@ class Trainer:
         sigma, nr = now["blur"], now["neural_res"]
         raw_scale = nr / G.img_resolution                                     # the raw image is blurred at its own scale
         seen = lambda image, raw: (blur(image, sigma), blur(raw, sigma * raw_scale))    # what D sees
-        real = self._batch(self._rows())
+        real = batch_from(self.data, self._rows(), self.device)
         c_gen = self.data["c"][self._rows()]                      # rendering cameras, from the data set
         swap = torch.rand(self.batch, generator=self.rng) < now["swap"]
         c_cond = torch.where(swap[:, None], self.data["c"][self._rows()], c_gen)   # generator pose conditioning
@@ -345,7 +344,7 @@ class Trainer:
         "EMA samples (fixed z, ψ = 1) vs `n` fixed data images in the same cameras: pixel-std and (with masks) coverage ratios."
         g = torch.Generator().manual_seed(12345)
         rows = torch.randperm(len(self.data["c"]), generator=g)[:n]
-        real = self._batch(rows)
+        real = batch_from(self.data, rows, self.device)
         fake = self.G_ema(torch.randn(len(rows), self.G.z_dim, generator=g).to(self.device), real["c"], noise_mode="const", generator=g)
         out = {"diversity": (fake["image"].std(0).mean() / real["image"].std(0).mean()).item()}
         if "mask" in real:                                # photos have no masks

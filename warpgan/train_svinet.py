@@ -116,8 +116,8 @@ def render_pool(G, E, data: dict, n_synthetic: int, seed: int = 0, path=None, ch
             c = data["c"][torch.randint(len(data["c"]), (min(chunk, n_synthetic - a),), generator=g)]
             r = synthetic_renders(G, E, c.to(device), g)
         else:
-            b = batch_from(data, torch.arange(a, min(a + chunk, len(data["c"]))))
-            r = reverse_renders(G, E, b["image"].to(device), b["c"].to(device), g)
+            b = batch_from(data, torch.arange(a, min(a + chunk, len(data["c"]))), device)
+            r = reverse_renders(G, E, b["image"], b["c"], g)
             del r["image"]                                       # the world image itself stays in `data`
         pool[kind].append({k: (v.half() if v.is_floating_point() and k not in ("c_src", "c_dst", "c_nov") else v).cpu() for k, v in r.items()})
         bar.update(1)
@@ -151,12 +151,12 @@ def make_batch(pool, data, step: int, cfg, generator, G=None, E=None) -> dict:
     image = lambda k, v: v.clamp(-1, 1) if k in ("photo", "target", "gan") else v      # renders as images
     if step % 2 == 1 and cfg.real:
         rows = torch.randint(len(data["c"]), (cfg.batch,), generator=generator)
-        b = batch_from(data, rows)
+        b = batch_from(data, rows, device)
         if pool is None:
-            r = reverse_renders(G, E, b["image"].to(device), b["c"].to(device), generator)
+            r = reverse_renders(G, E, b["image"], b["c"], generator)
         else:
             r = {k: image(k, v[rows].float().to(device)) for k, v in pool["real"].items()}
-            r["image"] = b["image"].to(device)
+            r["image"] = b["image"]
         return {**reverse_batch(r, cfg.symmetric), "kind": "real"}
     if pool is None:
         c = data["c"][torch.randint(len(data["c"]), (cfg.batch,), generator=generator)]
