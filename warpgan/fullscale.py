@@ -152,10 +152,10 @@ def eg3d_state_dict(path, key: str = "G_ema") -> tuple:
         raise ValueError(f"{path}: {key} is not a persistent network ({type(net).__name__})")
     return record_state_dict(net), dict(net.state.get("rendering_kwargs") or {})
 
-def eg3d_generator(path, config: str = "ffhq512", key: str = "G_ema") -> TriPlaneGenerator:
-    "`TriPlaneGenerator.from_config(config)` with the weights of EG3D's `key` network from `path` (checked strictly)."
+def eg3d_generator(path, config: str = "ffhq512", key: str = "G_ema", planes: str = "eg3d") -> TriPlaneGenerator:
+    "`TriPlaneGenerator.from_config(config, planes=planes)` with EG3D's `key` weights from `path` (checked strictly); `lpff` for LPFF's models."
     sd, rendering = eg3d_state_dict(path, key)
-    G = TriPlaneGenerator.from_config(config)
+    G = TriPlaneGenerator.from_config(config, planes=planes)
     ours = G.state_dict()
     missing, unexpected = sorted(set(ours) - set(sd)), sorted(set(sd) - set(ours))
     wrong = [f"{k} {tuple(sd[k].shape)} ≠ {tuple(ours[k].shape)}" for k in sorted(set(sd) & set(ours)) if sd[k].shape != ours[k].shape]

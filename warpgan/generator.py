@@ -4,10 +4,10 @@
 
 # %% auto #0
 __all__ = ['PLANE_AXES', 'CONFIGS', 'WEIGHTS', 'FullyConnectedLayer', 'normalize_2nd_moment', 'MappingNetwork', 'setup_filter',
-           'upsample2d', 'modulated_conv2d', 'random_on', 'SynthesisLayer', 'ToRGBLayer', 'SynthesisBlock',
-           'SynthesisNetwork', 'Backbone', 'project_onto_planes', 'sample_from_planes', 'OSGDecoder', 'ray_march',
-           'stratified_depths', 'importance_depths', 'SuperResolution', 'TriPlaneGenerator', 'weights_file',
-           'load_checked']
+           'upfirdn2d', 'upsample2d', 'downsample2d', 'conv2d_resample', 'modulated_conv2d', 'random_on', 'needs_grad',
+           'bias_act', 'SynthesisLayer', 'ToRGBLayer', 'SynthesisBlock', 'SynthesisNetwork', 'Backbone',
+           'project_onto_planes', 'sample_from_planes', 'OSGDecoder', 'ray_march', 'stratified_depths',
+           'importance_depths', 'SuperResolution', 'TriPlaneGenerator', 'weights_file', 'load_checked']
 
 # %% ../nbs/02_generator.ipynb #494942ad
 import copy
@@ -20,6 +20,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from fastcore.basics import patch
 
 from .camera import camera_rays, split_label
 
@@ -77,28 +78,66 @@ def setup_filter(taps=(1, 3, 3, 1)) -> torch.Tensor:
     f = f[:, None] * f[None, :]
     return f / f.sum()
 
-def upsample2d(x, f, up=2):
-    "Upsample `(B, C, H, W)` by `up`: zero insertion, then the FIR filter `f` with gain up², output `(up H, up W)`."
+def upfirdn2d(x, f, up=1, down=1, pad=(0, 0, 0, 0), gain=1.0):
+    "Zero-insert by `up`, pad `(left, right, top, bottom)` (negative crops), convolve with `f`·gain, keep every `down`-th pixel."
     B, C, H, W = x.shape
-    y = x.new_zeros(B, C, H * up, W * up)
-    y[:, :, ::up, ::up] = x
-    fh = f.shape[0]
-    p0, p1 = (fh + up - 1) // 2, (fh - up) // 2
-    y = F.pad(y, (p0, p1, p0, p1))
-    k = (f * up * up).flip([0, 1]).to(x.dtype)[None, None].repeat(C, 1, 1, 1)
-    return F.conv2d(y, k, groups=C)
-
-def modulated_conv2d(x, weight, styles, up=1, resample_filter=None, demodulate=True):
-    "StyleGAN2's modulated (and demodulated) convolution of `x` `(B, I, H, W)` by `weight` `(O, I, k, k)`, styles `(B, I)`."
-    B = x.shape[0]
-    O, I, kh, kw = weight.shape
-    w = weight[None] * styles[:, None, :, None, None]
-    if demodulate:
-        w = w * (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt()[:, :, None, None, None]
     if up > 1:
-        x = upsample2d(x, resample_filter, up)
-    x = F.conv2d(x.reshape(1, B * I, *x.shape[2:]), w.reshape(B * O, I, kh, kw), padding=kh // 2, groups=B)
-    return x.reshape(B, O, *x.shape[2:])
+        x = F.pad(x.reshape(B, C, H, 1, W, 1), (0, up - 1, 0, 0, 0, up - 1)).reshape(B, C, H * up, W * up)
+    k = (f * gain).flip([0, 1]).to(x.dtype)[None, None].expand(C, 1, *f.shape)   # true convolution = correlation, flipped
+    if min(pad) >= 0 and pad[0] == pad[1] and pad[2] == pad[3]:
+        x = F.conv2d(x, k, padding=(pad[2], pad[0]), groups=C)                        # symmetric: no padded copy
+    else:
+        x = F.pad(x, [max(p, 0) for p in pad])
+        l, r, t, b = (max(-p, 0) for p in pad)
+        x = F.conv2d(x[:, :, t:x.shape[2] - b, l:x.shape[3] - r], k, groups=C)
+    return x[:, :, ::down, ::down] if down > 1 else x
+
+def upsample2d(x, f, up=2):
+    "`(B, C, H, W)` → `(B, C, up·H, up·W)`: zero insertion, then `f` with gain up² (the skip image's upsampling)."
+    fw = f.shape[-1]
+    p0, p1 = (fw + up - 1) // 2, (fw - up) // 2
+    return upfirdn2d(x, f, up=up, pad=(p0, p1, p0, p1), gain=up * up)
+
+def downsample2d(x, f, down=2):
+    "`(B, C, H, W)` → `(B, C, H/down, W/down)`: `f`, then every `down`-th pixel."
+    fw = f.shape[-1]
+    p0, p1 = (fw - down + 1) // 2, (fw - down) // 2
+    return upfirdn2d(x, f, down=down, pad=(p0, p1, p0, p1))
+
+# %% ../nbs/02_generator.ipynb #fc259e63
+def conv2d_resample(x, w, f=None, up=1, down=1, padding=0, groups=1):
+    "Convolution of `x` by `w` `(O, I/groups, k, k)` with EG3D's resampling: transposed conv + `f` (up), `f` + strided conv (down)."
+    O, _, kh, kw = w.shape
+    fw = 0 if f is None else f.shape[-1]
+    p0 = p1 = padding
+    if up > 1:
+        p0, p1 = p0 + (fw + up - 1) // 2 - (kw - 1), p1 + (fw - up) // 2 - (kw - up)
+        t = max(min(-p0, -p1), 0)      # padding the transposed convolution can absorb
+        # conv_transpose2d wants (I, O/groups, k, k) per group
+        wt = w.reshape(groups, O // groups, -1, kh, kw).transpose(1, 2).reshape(-1, O // groups, kh, kw)
+        x = F.conv_transpose2d(x, wt, stride=up, padding=t, groups=groups)
+        x = upfirdn2d(x, f, pad=(p0 + t, p1 + t, p0 + t, p1 + t), gain=up * up)
+        return downsample2d(x, f, down) if down > 1 else x
+    if down > 1:
+        p0, p1 = p0 + (fw - down + 1) // 2, p1 + (fw - down) // 2
+        return F.conv2d(upfirdn2d(x, f, pad=(p0, p1, p0, p1)), w, stride=down, groups=groups)
+    return F.conv2d(x, w, padding=padding, groups=groups)
+
+def modulated_conv2d(x, weight, styles, up=1, down=1, resample_filter=None, demodulate=True):
+    "StyleGAN2's modulated (and demodulated) convolution of `x` `(B, I, H, W)` by `weight` `(O, I, k, k)`, styles `(B, I)`."
+    B, (O, I, kh, kw) = x.shape[0], weight.shape
+    if B == 1:          # scale the (small) kernel, not the (large) activations: EG3D's fused path
+        w = weight * styles.reshape(I, 1, 1)
+        if demodulate:
+            w = w * (w.square().sum(dim=[1, 2, 3], keepdim=True) + 1e-8).rsqrt()
+        return conv2d_resample(x, w.to(x.dtype), resample_filter, up=up, down=down, padding=kh // 2)
+    # a batch: style the input, one shared kernel, demodulate the output (EG3D's `fused_modconv=False`)
+    x = x * styles[:, :, None, None].to(x.dtype)
+    x = conv2d_resample(x, weight.to(x.dtype), resample_filter, up=up, down=down, padding=kh // 2)
+    if demodulate:
+        d = ((weight[None] * styles[:, None, :, None, None]).square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt()
+        x = x * d[:, :, None, None].to(x.dtype)
+    return x
 
 # %% ../nbs/02_generator.ipynb #3d634370
 def random_on(device, shape, generator=None, normal=False) -> torch.Tensor:
@@ -107,11 +146,27 @@ def random_on(device, shape, generator=None, normal=False) -> torch.Tensor:
     where = generator.device if generator is not None else device
     return draw(shape, device=where, generator=generator).to(device)
 
+def needs_grad(*tensors) -> bool:
+    "Will autograd need these tensors' history? (If not, temporaries can be updated in place.)"
+    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+
+def bias_act(x, b, act="linear", clamp=None):
+    "EG3D's `bias_act`: + per-channel bias, leaky ReLU (0.2) with gain √2 if `act='lrelu'`, clamp to ±`clamp`; in place if no grad."
+    b = b[None, :, None, None].to(x.dtype)
+    if needs_grad(x, b):
+        x = x + b
+        x = x if act != "lrelu" else F.leaky_relu(x, 0.2) * math.sqrt(2)
+        return x if clamp is None else x.clamp(-clamp, clamp)
+    x = x.add_(b)
+    if act == "lrelu":                       # lrelu(x)·√2 = lrelu(√2·x): one pass less
+        x = F.leaky_relu_(x.mul_(math.sqrt(2)), 0.2)
+    return x if clamp is None else x.clamp_(-clamp, clamp)
+
 class SynthesisLayer(nn.Module):
     "Modulated 3×3 conv + noise + bias + lrelu (EG3D/StyleGAN2 names: affine, weight, bias, noise_const, noise_strength)."
-    def __init__(self, in_channels, out_channels, w_dim, resolution, up=1, use_noise=True, kernel_size=3):
+    def __init__(self, in_channels, out_channels, w_dim, resolution, up=1, use_noise=True, kernel_size=3, conv_clamp=None):
         super().__init__()
-        self.resolution, self.up, self.use_noise = resolution, up, use_noise
+        self.resolution, self.up, self.use_noise, self.conv_clamp = resolution, up, use_noise, conv_clamp
         self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1)
         self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))
         self.bias = nn.Parameter(torch.zeros(out_channels))
@@ -127,34 +182,37 @@ class SynthesisLayer(nn.Module):
                 noise = random_on(x.device, (x.shape[0], 1, self.resolution, self.resolution), generator, normal=True)
             else:
                 noise = self.noise_const
-            x = x + noise.to(x.dtype) * self.noise_strength
-        return F.leaky_relu(x + self.bias[None, :, None, None], 0.2) * math.sqrt(2)
+            noise = noise.to(x.dtype) * self.noise_strength
+            x = x + noise if needs_grad(x, noise) else x.add_(noise)
+        return bias_act(x, self.bias, "lrelu", self.conv_clamp)
 
 class ToRGBLayer(nn.Module):
     "Modulated 1×1 conv without demodulation, + bias (the block's output image, here tri-plane features)."
-    def __init__(self, in_channels, out_channels, w_dim):
+    def __init__(self, in_channels, out_channels, w_dim, conv_clamp=None):
         super().__init__()
         self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1)
         self.weight = nn.Parameter(torch.randn(out_channels, in_channels, 1, 1))
         self.bias = nn.Parameter(torch.zeros(out_channels))
-        self.weight_gain = 1 / math.sqrt(in_channels)
+        self.weight_gain, self.conv_clamp = 1 / math.sqrt(in_channels), conv_clamp
 
     def forward(self, x, w):
         x = modulated_conv2d(x, self.weight, self.affine(w) * self.weight_gain, demodulate=False)
-        return x + self.bias[None, :, None, None]
+        return bias_act(x, self.bias, clamp=self.conv_clamp)
 
+# %% ../nbs/02_generator.ipynb #3942d6ab
 class SynthesisBlock(nn.Module):
     "One resolution of StyleGAN2's skip generator: [const | conv0 (up)] → conv1 → + ToRGB on the upsampled image."
-    def __init__(self, in_channels, out_channels, w_dim, resolution, img_channels, up=2, use_noise=True):
+    def __init__(self, in_channels, out_channels, w_dim, resolution, img_channels, up=2, use_noise=True, conv_clamp=None):
         super().__init__()
         self.in_channels, self.resolution, self.up = in_channels, resolution, up
         self.register_buffer("resample_filter", setup_filter())
+        layer = lambda i, up: SynthesisLayer(i, out_channels, w_dim, resolution, up=up, use_noise=use_noise, conv_clamp=conv_clamp)
         if in_channels == 0:
             self.const = nn.Parameter(torch.randn(out_channels, resolution, resolution))
         else:
-            self.conv0 = SynthesisLayer(in_channels, out_channels, w_dim, resolution, up=up, use_noise=use_noise)
-        self.conv1 = SynthesisLayer(out_channels, out_channels, w_dim, resolution, use_noise=use_noise)
-        self.torgb = ToRGBLayer(out_channels, img_channels, w_dim)
+            self.conv0 = layer(in_channels, up)
+        self.conv1 = layer(out_channels, 1)
+        self.torgb = ToRGBLayer(out_channels, img_channels, w_dim, conv_clamp=conv_clamp)
         self.num_conv = 1 if in_channels == 0 else 2
         self.num_torgb = 1
 
@@ -170,6 +228,7 @@ class SynthesisBlock(nn.Module):
         y = self.torgb(x, next(w))
         return x, (y if img is None else img + y)
 
+# %% ../nbs/02_generator.ipynb #fa682917
 class SynthesisNetwork(nn.Module):
     "StyleGAN2's synthesis from 4² to `img_resolution`; block `bN` has min(channel_base / N, channel_max) channels."
     def __init__(self, w_dim, img_resolution, img_channels, channel_base=32768, channel_max=512):
@@ -202,19 +261,24 @@ class Backbone(nn.Module):
         self.mapping = MappingNetwork(z_dim, c_dim, w_dim, self.num_ws, num_layers=mapping_layers)
 
 # %% ../nbs/02_generator.ipynb #0e35561f
-PLANE_AXES = torch.tensor([[[1.0, 0, 0], [0, 1, 0], [0, 0, 1]],
-                           [[1.0, 0, 0], [0, 0, 1], [0, 1, 0]],
-                           [[0.0, 0, 1], [1, 0, 0], [0, 1, 0]]])
+PLANE_AXES = {"eg3d": torch.tensor([[[1.0, 0, 0], [0, 1, 0], [0, 0, 1]],
+                                    [[1.0, 0, 0], [0, 0, 1], [0, 1, 0]],
+                                    [[0.0, 0, 1], [1, 0, 0], [0, 1, 0]]]),
+              "lpff": torch.tensor([[[1.0, 0, 0], [0, 1, 0], [0, 0, 1]],
+                                    [[1.0, 0, 0], [0, 0, 1], [0, 1, 0]],
+                                    [[0.0, 0, 1], [0, 1, 0], [1, 0, 0]]])}
 
-def project_onto_planes(points):
-    "`(B, M, 3)` points → `(B, 3, M, 2)` plane coordinates, EG3D's way: (x, y), (x, z), (z, x)."
-    inv = torch.linalg.inv(PLANE_AXES).to(points)
+def project_onto_planes(points, planes="eg3d"):
+    "`(B, M, 3)` points → `(B, 3, M, 2)` plane coordinates: (x, y), (x, z) and (z, x) for `eg3d`, (z, y) for `lpff`."
+    if planes not in PLANE_AXES:
+        raise ValueError(f"planes: expected one of {sorted(PLANE_AXES)}, got {planes!r}")
+    inv = torch.linalg.inv(PLANE_AXES[planes]).to(points)
     return torch.einsum("bmi,pij->bpmj", points, inv)[..., :2]
 
-def sample_from_planes(planes, points, box_warp=1.0):
-    "Bilinear features `(B, 3, M, C)` of `planes` `(B, 3, C, H, W)` at world `points` `(B, M, 3)`."
+def sample_from_planes(planes, points, box_warp=1.0, axes="eg3d"):
+    "Bilinear features `(B, 3, M, C)` of `planes` `(B, 3, C, H, W)` at world `points` `(B, M, 3)`, plane axes `axes`."
     B, P, C, H, W = planes.shape
-    coords = project_onto_planes(points * (2 / box_warp)).reshape(B * P, 1, -1, 2)
+    coords = project_onto_planes(points * (2 / box_warp), axes).reshape(B * P, 1, -1, 2)
     out = F.grid_sample(planes.reshape(B * P, C, H, W), coords, mode="bilinear", padding_mode="zeros", align_corners=False)
     return out.reshape(B, P, C, -1).permute(0, 1, 3, 2)
 
@@ -242,9 +306,9 @@ def ray_march(features, sigma_logits, depths, white_back=False):
     weights = alpha * trans
     total = weights.sum(2)
     feat = (weights * f_mid).sum(2)
-    # EG3D's 0/0 → +inf (then clamped to the far end) for empty rays, without a NaN in the backward pass
-    depth = torch.where(total > 1e-10, (weights * depth_mid).sum(2) / total.clamp_min(1e-10), torch.full_like(total, math.inf))
-    depth = torch.clamp(depth, depths.amin(dim=(2, 3))[..., None], depths.amax(dim=(2, 3))[..., None])
+    hit = total > 0                     # EG3D: 0/0 → NaN → +inf; here without a NaN in the backward pass
+    depth = torch.where(hit, (weights * depth_mid).sum(2) / torch.where(hit, total, torch.ones_like(total)), math.inf)
+    depth = torch.clamp(depth, depths.min(), depths.max())     # EG3D clamps to the whole batch's sample range
     if white_back:
         feat = feat + 1 - total
     return feat * 2 - 1, depth, weights
@@ -262,7 +326,7 @@ def importance_depths(depths, weights, n, generator=None):
     w = weights.reshape(B * M, 1, -1)
     w = F.avg_pool1d(F.max_pool1d(w, 2, 1, padding=1), 2, 1).squeeze(1) + 0.01
     z_mid = 0.5 * (z[:, :-1] + z[:, 1:])
-    w = w[:, 1:-1]
+    w = w[:, 1:-1] + 1e-5                                    # sample_pdf's eps
     pdf = w / w.sum(-1, keepdim=True)
     cdf = torch.cat((torch.zeros_like(pdf[:, :1]), torch.cumsum(pdf, -1)), -1)
     u = random_on(z.device, (B * M, n), generator).contiguous()
@@ -276,13 +340,13 @@ def importance_depths(depths, weights, n, generator=None):
 # %% ../nbs/02_generator.ipynb #9906e104
 class SuperResolution(nn.Module):
     "StyleGAN2 blocks from the neural resolution to the output, modulated by the last w (EG3D names `block0`, `block1`)."
-    def __init__(self, in_channels, input_resolution, channels=(256, 128), ups=(2, 2), w_dim=512):
+    def __init__(self, in_channels, input_resolution, channels=(256, 128), ups=(2, 2), w_dim=512, conv_clamp=None):
         super().__init__()
         self.input_resolution = input_resolution
         r, cin = input_resolution, in_channels
         for i, (c, up) in enumerate(zip(channels, ups)):
             r *= up
-            setattr(self, f"block{i}", SynthesisBlock(cin, c, w_dim, r, 3, up=up))
+            setattr(self, f"block{i}", SynthesisBlock(cin, c, w_dim, r, 3, up=up, conv_clamp=conv_clamp))
             cin = c
         self.n_blocks = len(channels)
 
@@ -299,14 +363,14 @@ class SuperResolution(nn.Module):
 # %% ../nbs/02_generator.ipynb #035cdf91
 CONFIGS = {
     "ffhq512": dict(z_dim=512, w_dim=512, c_dim=25, img_resolution=512, plane_resolution=256, plane_channels=32,
-                    channel_base=32768, channel_max=512, mapping_layers=2, decoder_hidden=64,
-                    sr_channels=(256, 128), sr_ups=(2, 2), sr_input_resolution=128,
+                    channel_base=32768, channel_max=512, mapping_layers=2, decoder_hidden=64, planes="eg3d",
+                    sr_channels=(256, 128), sr_ups=(2, 2), sr_input_resolution=128, sr_conv_clamp=256,
                     rendering=dict(depth_resolution=48, depth_resolution_importance=48, ray_start=2.25, ray_end=3.3,
                                    box_warp=1.0, neural_rendering_resolution=128, white_back=False,
                                    superresolution_noise_mode="none")),     # EG3D's train.py default (--sr_noise_mode)
     "tiny": dict(z_dim=128, w_dim=128, c_dim=25, img_resolution=64, plane_resolution=64, plane_channels=32,
-                 channel_base=4096, channel_max=128, mapping_layers=2, decoder_hidden=64,
-                 sr_channels=(64, 32), sr_ups=(2, 1), sr_input_resolution=32,
+                 channel_base=4096, channel_max=128, mapping_layers=2, decoder_hidden=64, planes="eg3d",
+                 sr_channels=(64, 32), sr_ups=(2, 1), sr_input_resolution=32, sr_conv_clamp=None,
                  rendering=dict(depth_resolution=16, depth_resolution_importance=16, ray_start=2.25, ray_end=3.3,
                                 box_warp=1.0, neural_rendering_resolution=32, white_back=True)),
 }
@@ -315,26 +379,29 @@ class TriPlaneGenerator(nn.Module):
     "EG3D's tri-plane generator: `forward(z, c)` and `synthesis(ws, c)` return `image`, `image_raw`, `image_depth`."
     def __init__(self, config: dict):
         super().__init__()
-        self.config = copy.deepcopy(config)
-        cfg = self.config
+        self.config = cfg = copy.deepcopy(config)
         self.z_dim, self.c_dim, self.w_dim = cfg["z_dim"], cfg["c_dim"], cfg["w_dim"]
         self.img_resolution, self.plane_channels = cfg["img_resolution"], cfg["plane_channels"]
+        self.planes = cfg.get("planes", "eg3d")
+        if self.planes not in PLANE_AXES:
+            raise ValueError(f"planes: expected one of {sorted(PLANE_AXES)}, got {self.planes!r}")
         self.rendering_kwargs = cfg["rendering"]
         self.neural_rendering_resolution = self.rendering_kwargs["neural_rendering_resolution"]
         self.backbone = Backbone(self.z_dim, self.c_dim, self.w_dim, cfg["plane_resolution"], 3 * self.plane_channels,
                                  cfg["mapping_layers"], cfg["channel_base"], cfg["channel_max"])
         self.num_ws = self.backbone.num_ws
         self.decoder = OSGDecoder(self.plane_channels, cfg["decoder_hidden"], 32)
-        self.superresolution = SuperResolution(32, cfg["sr_input_resolution"], cfg["sr_channels"], cfg["sr_ups"], self.w_dim)
+        self.superresolution = SuperResolution(32, cfg["sr_input_resolution"], cfg["sr_channels"], cfg["sr_ups"], self.w_dim,
+                                               conv_clamp=cfg.get("sr_conv_clamp"))
 
     @classmethod
-    def from_config(cls, name: str = "tiny", seed: int = 0):
-        "A generator with fresh weights (drawn from `seed`) for config `name` (`tiny` or `ffhq512`)."
+    def from_config(cls, name: str = "tiny", seed: int = 0, planes: str = "eg3d"):
+        "A generator with fresh weights (drawn from `seed`) for config `name` (`tiny`, `ffhq512`), plane axes `planes` (`eg3d`, `lpff`)."
         if name not in CONFIGS:
             raise ValueError(f"name: expected one of {sorted(CONFIGS)}, got {name!r}")
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            return cls(CONFIGS[name])
+            return cls({**CONFIGS[name], "planes": planes})
 
     def mapping(self, z, c, truncation_psi=1.0, truncation_cutoff=None, update_emas=False):
         "z `(B, z_dim)`, label c `(B, 25)` → ws `(B, num_ws, w_dim)`."
@@ -349,61 +416,63 @@ class TriPlaneGenerator(nn.Module):
         if c.ndim != 2 or len(c) != batch:
             raise ValueError(f"c: expected ({batch}, 25) camera labels to match the latents, got shape {tuple(c.shape)}")
 
-    def render(self, planes, c, resolution, generator=None):
-        "Volume-render `planes` `(B, 3, C, H, W)` in cameras `c`: feature image, depth image, weight sum, at `resolution`²."
-        cam2world, intrinsics = split_label(c.float())
-        B = len(planes)
-        origins, dirs = camera_rays(cam2world.expand(B, 4, 4), intrinsics.expand(B, 3, 3), resolution)
-        o = self.rendering_kwargs
-        M = origins.shape[1]
-        run = lambda depths: self.decoder(sample_from_planes(planes, (origins[:, :, None] + depths * dirs[:, :, None]).reshape(B, -1, 3), o["box_warp"]))
-        def evaluate(depths):
-            sigma, feat = run(depths)
-            n = depths.shape[2]
-            return sigma.reshape(B, M, n, 1), feat.reshape(B, M, n, -1)
-        d_coarse = stratified_depths(B, M, o["ray_start"], o["ray_end"], o["depth_resolution"], planes.device, generator)
-        s_coarse, f_coarse = evaluate(d_coarse)
-        if o["depth_resolution_importance"] > 0:
-            _, _, w = ray_march(f_coarse, s_coarse, d_coarse, o["white_back"])
-            d_fine = importance_depths(d_coarse, w, o["depth_resolution_importance"], generator)
-            s_fine, f_fine = evaluate(d_fine)
-            depths = torch.cat((d_coarse, d_fine), 2)
-            order = torch.argsort(depths, dim=2)
-            depths = torch.gather(depths, 2, order)
-            sigma = torch.gather(torch.cat((s_coarse, s_fine), 2), 2, order)
-            feats = torch.gather(torch.cat((f_coarse, f_fine), 2), 2, order.expand(-1, -1, -1, f_coarse.shape[-1]))
-        else:
-            depths, sigma, feats = d_coarse, s_coarse, f_coarse
-        feat, depth, weights = ray_march(feats, sigma, depths, o["white_back"])
-        R = resolution
-        return (feat.permute(0, 2, 1).reshape(B, -1, R, R), depth.permute(0, 2, 1).reshape(B, 1, R, R),
-                weights.sum(2).permute(0, 2, 1).reshape(B, 1, R, R))
+# %% ../nbs/02_generator.ipynb #40e32cd1
+@patch
+def render(self: TriPlaneGenerator, planes, c, resolution, generator=None):
+    "Volume-render `planes` `(B, 3, C, H, W)` in cameras `c`: feature image, depth image, weight sum, at `resolution`²."
+    cam2world, intrinsics = split_label(c.float())
+    B = len(planes)
+    origins, dirs = camera_rays(cam2world.expand(B, 4, 4), intrinsics.expand(B, 3, 3), resolution)
+    o, M = self.rendering_kwargs, origins.shape[1]
+    def evaluate(depths):
+        points = (origins[:, :, None] + depths * dirs[:, :, None]).reshape(B, -1, 3)
+        sigma, feat = self.decoder(sample_from_planes(planes, points, o["box_warp"], self.planes))
+        return sigma.reshape(B, M, -1, 1), feat.reshape(B, M, depths.shape[2], -1)
+    d_coarse = stratified_depths(B, M, o["ray_start"], o["ray_end"], o["depth_resolution"], planes.device, generator)
+    s_coarse, f_coarse = evaluate(d_coarse)
+    depths, sigma, feats = d_coarse, s_coarse, f_coarse
+    if o["depth_resolution_importance"] > 0:
+        _, _, w = ray_march(f_coarse, s_coarse, d_coarse, o["white_back"])
+        d_fine = importance_depths(d_coarse, w, o["depth_resolution_importance"], generator)
+        s_fine, f_fine = evaluate(d_fine)
+        depths, order = torch.sort(torch.cat((d_coarse, d_fine), 2), dim=2)
+        sigma = torch.gather(torch.cat((s_coarse, s_fine), 2), 2, order)
+        feats = torch.gather(torch.cat((f_coarse, f_fine), 2), 2, order.expand(-1, -1, -1, f_coarse.shape[-1]))
+    feat, depth, weights = ray_march(feats, sigma, depths, o["white_back"])
+    image = lambda v: v.permute(0, 2, 1).reshape(B, -1, resolution, resolution)
+    return image(feat), image(depth), image(weights.sum(2))
 
-    def synthesis(self, ws, c, neural_rendering_resolution=None, noise_mode="const", generator=None, return_planes=False):
-        "ws `(B, num_ws, w_dim)`, label c `(B, 25)` → dict `image`, `image_raw`, `image_depth`, `weights_sum`, `feature_image`."
-        R = neural_rendering_resolution or self.neural_rendering_resolution
-        if not torch.is_tensor(ws) or ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
-            raise ValueError(f"ws: expected (B, {self.num_ws}, {self.w_dim}) latents, got {tuple(getattr(ws, 'shape', ()))}")
-        self._check_label(c, len(ws))
-        planes = self.backbone.synthesis(ws, noise_mode, generator)
-        planes = planes.reshape(len(planes), 3, self.plane_channels, *planes.shape[-2:])
-        feature_image, depth, weights_sum = self.render(planes, c, R, generator)
-        rgb = feature_image[:, :3]
-        sr_noise = "none" if noise_mode == "const" else self.rendering_kwargs.get("superresolution_noise_mode", noise_mode)
-        sr = self.superresolution(rgb, feature_image, ws, sr_noise, generator)
-        out = {"image": sr, "image_raw": rgb, "image_depth": depth, "weights_sum": weights_sum, "feature_image": feature_image}
-        if return_planes:
-            out["planes"] = planes
-        return out
+# %% ../nbs/02_generator.ipynb #a26308ec
+@patch
+def synthesis(self: TriPlaneGenerator, ws, c, neural_rendering_resolution=None, noise_mode="const", generator=None,
+              return_planes=False):
+    "ws `(B, num_ws, w_dim)`, label c `(B, 25)` → dict `image`, `image_raw`, `image_depth`, `weights_sum`, `feature_image`."
+    R = neural_rendering_resolution or self.neural_rendering_resolution
+    if not torch.is_tensor(ws) or ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
+        raise ValueError(f"ws: expected (B, {self.num_ws}, {self.w_dim}) latents, got {tuple(getattr(ws, 'shape', ()))}")
+    self._check_label(c, len(ws))
+    if generator is None and not self.training:
+        generator = torch.Generator().manual_seed(0)       # eval: the same draws on every call, so the same pixels
+    planes = self.backbone.synthesis(ws, noise_mode, generator)
+    planes = planes.reshape(len(planes), 3, self.plane_channels, *planes.shape[-2:])
+    feature_image, depth, weights_sum = self.render(planes, c, R, generator)
+    rgb = feature_image[:, :3]
+    sr_noise = "none" if noise_mode == "const" else self.rendering_kwargs.get("superresolution_noise_mode", noise_mode)
+    sr = self.superresolution(rgb, feature_image, ws, sr_noise, generator)
+    out = {"image": sr, "image_raw": rgb, "image_depth": depth, "weights_sum": weights_sum, "feature_image": feature_image}
+    if return_planes:
+        out["planes"] = planes
+    return out
 
-    def forward(self, z, c, truncation_psi=1.0, truncation_cutoff=None, neural_rendering_resolution=None,
-                noise_mode="const", generator=None, update_emas=False, c_cond=None):
-        "z `(B, z_dim)` and camera label c `(B, 25)` (rendering, and conditioning unless `c_cond` is given) → `synthesis`'s dict."
-        ws = self.mapping(z, c if c_cond is None else c_cond, truncation_psi, truncation_cutoff, update_emas)
-        return self.synthesis(ws, c, neural_rendering_resolution, noise_mode, generator)
+@patch
+def forward(self: TriPlaneGenerator, z, c, truncation_psi=1.0, truncation_cutoff=None, neural_rendering_resolution=None,
+            noise_mode="const", generator=None, update_emas=False, c_cond=None):
+    "z `(B, z_dim)` and camera label c `(B, 25)` (rendering, and conditioning unless `c_cond` is given) → `synthesis`'s dict."
+    ws = self.mapping(z, c if c_cond is None else c_cond, truncation_psi, truncation_cutoff, update_emas)
+    return self.synthesis(ws, c, neural_rendering_resolution, noise_mode, generator)
 
 # %% ../nbs/02_generator.ipynb #05b56155
-WEIGHTS = {"tiny": ("generator_tiny.pt", "b03a0932b0978b61911e214ed33a33d2b3f6e2273c31463c408dd75d08fa07af")}   # config name → (file in warpgan/weights, sha256)
+WEIGHTS = {"tiny": ("generator_tiny.pt", "52374c91730898e23d136fd30b57c8b5cbf43eab313442d133988ec80f9c9d17")}   # config name → (file in warpgan/weights, sha256)
 
 def weights_file(filename: str) -> Path:
     "Path of a file in the package's `weights/` folder."

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['D_CHANNELS', 'render_dataset', 'batch_from', 'Conv2dLayer', 'DiscriminatorBlock', 'DualDiscriminator', 'resize_raw',
            'blur', 'r1_penalty', 'downsample_depth', 'reconstruction_loss', 'distributed_rank', 'step_seed',
-           'GeneratorWithLatents', 'Trainer', 'slim_checkpoint', 'train_generator', 'main']
+           'GeneratorWithLatents', 'Trainer', 'slim_checkpoint', 'train_generator', 'main', 'flip_upsampling_kernels']
 
 # %% ../nbs/03_train_generator.ipynb #39d8fdc6
 import copy
@@ -22,7 +22,7 @@ from fastcore.imports import IN_NOTEBOOK
 from tqdm.auto import tqdm
 
 from .camera import camera_label, orbit_pose
-from .generator import FullyConnectedLayer, TriPlaneGenerator
+from .generator import CONFIGS, FullyConnectedLayer, SynthesisLayer, TriPlaneGenerator
 from .world import HELDOUT_SEED, render_heads, sample_camera_angles, sample_heads
 
 # %% ../nbs/03_train_generator.ipynb #b4eda860
@@ -440,3 +440,12 @@ def main(argv=None):
 #| eval: false
 if __name__ == "__main__" and not IN_NOTEBOOK:   # a notebook's (and nbdev_test's) __name__ is "__main__" too
     main()
+
+# %% ../nbs/03_train_generator.ipynb #f24f8920
+def flip_upsampling_kernels(module: nn.Module) -> nn.Module:
+    "Mirror the kernels of every up-sampling `SynthesisLayer` in place (upsample-then-correlate weights → EG3D's operator)."
+    with torch.no_grad():
+        for m in module.modules():
+            if isinstance(m, SynthesisLayer) and m.up > 1:
+                m.weight.copy_(m.weight.flip([2, 3]))
+    return module

@@ -248,7 +248,7 @@ def train_svinet(G: TriPlaneGenerator, E: Encoder, data: dict, pool: dict, cfg: 
     return net.eval().requires_grad_(False), state["log"]
 
 # %% ../nbs/08_train_svinet.ipynb #73535549
-SVINET_WEIGHTS = {"tiny": ("svinet_tiny.pt", "15ae51076bca56c336f1edbf2bf9d786ea8ff3cda914a96cf52f08ba3267a115",
+SVINET_WEIGHTS = {"tiny": ("svinet_tiny.pt", "48b84159a4e7c2cb28276e5607be0a1f41aee00bab0d7ad4587591228b8b7b8e",
                            dict(w_dim=128, resolution=64))}   # file, sha256, constructor arguments
 
 def _svinet_from_pretrained(cls, name: str = "tiny") -> "SVINet":
