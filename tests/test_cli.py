@@ -97,6 +97,10 @@ def test_bench_fast_methods_json(tmp_path):
     assert set(body["warpgan"]) == {"-60", "-40", "-20", "20", "40", "60"}
     assert set(body["warpgan"]["20"]) == {"psnr", "ssim", "lpips", "seconds"}
     assert "PSNR" in r.stdout and "warpgan" in r.stdout
+    again = run("bench", "--heads", "2", "--slow-heads", "0", "--json", tmp_path / "c.json", "--quiet")
+    assert again.returncode == 0, again.stderr
+    scores = lambda b: {m: {y: (v["psnr"], v["ssim"]) for y, v in ys.items()} for m, ys in b.items()}
+    assert scores(json.loads((tmp_path / "c.json").read_text())) == scores(body)      # renders are seeded: same numbers
 
 
 def test_unwritable_out_is_a_clean_error(tmp_path):

@@ -144,6 +144,8 @@ def read_dataset_json(path) -> dict:
         data = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ValueError(f"{path}: cannot read an EG3D dataset.json ({e})") from e
+    except RecursionError:
+        raise ValueError(f"{path}: cannot read an EG3D dataset.json (nested too deeply to be one)") from None
     labels = data.get("labels") if isinstance(data, dict) else None
     if not isinstance(labels, list):
         raise ValueError(f"{path}: expected {{\"labels\": [[file name, [25 numbers]], ...]}}")

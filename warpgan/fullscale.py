@@ -140,7 +140,12 @@ def eg3d_state_dict(path, key: str = "G_ema") -> tuple:
     if path.suffix == ".pt":
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no such checkpoint")
-        sd = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            sd = torch.load(path, map_location="cpu", weights_only=True)
+        except (RuntimeError, pickle.UnpicklingError, EOFError, OSError, ValueError) as e:   # torch's own loader says why
+            raise ValueError(f"{path}: not a readable converted checkpoint ({type(e).__name__}: {str(e)[:200]})") from None
+        if not isinstance(sd, dict):
+            raise ValueError(f"{path}: expected a state dict, got {type(sd).__name__}")
         if key in sd and isinstance(sd[key], dict):
             return dict(sd[key]), dict(sd.get("rendering_kwargs") or {})
         return dict(sd), {}

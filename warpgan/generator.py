@@ -7,7 +7,7 @@ __all__ = ['PLANE_AXES', 'CONFIGS', 'WEIGHTS', 'FullyConnectedLayer', 'normalize
            'upfirdn2d', 'upsample2d', 'downsample2d', 'conv2d_resample', 'modulated_conv2d', 'random_on', 'needs_grad',
            'bias_act', 'SynthesisLayer', 'ToRGBLayer', 'SynthesisBlock', 'SynthesisNetwork', 'Backbone',
            'project_onto_planes', 'sample_from_planes', 'OSGDecoder', 'ray_march', 'stratified_depths',
-           'importance_depths', 'SuperResolution', 'TriPlaneGenerator', 'weights_file', 'load_checked']
+           'importance_depths', 'SuperResolution', 'check_latent', 'TriPlaneGenerator', 'weights_file', 'load_checked']
 
 # %% ../nbs/02_generator.ipynb #494942ad
 import copy
@@ -375,6 +375,13 @@ CONFIGS = {
                                 box_warp=1.0, neural_rendering_resolution=32, white_back=True)),
 }
 
+def check_latent(x, name):
+    "A non-empty float tensor of finite values, or a `ValueError` naming `name`."
+    if not x.is_floating_point() or len(x) == 0:
+        raise ValueError(f"{name}: expected a non-empty float tensor, got {len(x)} rows of dtype {x.dtype}")
+    if not torch.isfinite(x).all():
+        raise ValueError(f"{name}: expected finite values, found {int((~torch.isfinite(x)).sum())} NaN/inf")
+
 class TriPlaneGenerator(nn.Module):
     "EG3D's tri-plane generator: `forward(z, c)` and `synthesis(ws, c)` return `image`, `image_raw`, `image_depth`."
     def __init__(self, config: dict):
@@ -407,6 +414,7 @@ class TriPlaneGenerator(nn.Module):
         "z `(B, z_dim)`, label c `(B, 25)` → ws `(B, num_ws, w_dim)`."
         if not torch.is_tensor(z) or z.ndim != 2 or z.shape[1] != self.z_dim:
             raise ValueError(f"z: expected a (B, {self.z_dim}) latent tensor, got {tuple(getattr(z, 'shape', ())) or type(z).__name__}")
+        check_latent(z, "z")
         self._check_label(c, len(z))
         return self.backbone.mapping(z, c, truncation_psi, truncation_cutoff, update_emas)
 
@@ -450,6 +458,7 @@ def synthesis(self: TriPlaneGenerator, ws, c, neural_rendering_resolution=None, 
     R = neural_rendering_resolution or self.neural_rendering_resolution
     if not torch.is_tensor(ws) or ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
         raise ValueError(f"ws: expected (B, {self.num_ws}, {self.w_dim}) latents, got {tuple(getattr(ws, 'shape', ()))}")
+    check_latent(ws, "ws")
     self._check_label(c, len(ws))
     if generator is None and not self.training:
         generator = torch.Generator().manual_seed(0)       # eval: the same draws on every call, so the same pixels
@@ -472,7 +481,7 @@ def forward(self: TriPlaneGenerator, z, c, truncation_psi=1.0, truncation_cutoff
     return self.synthesis(ws, c, neural_rendering_resolution, noise_mode, generator)
 
 # %% ../nbs/02_generator.ipynb #05b56155
-WEIGHTS = {"tiny": ("generator_tiny.pt", "52374c91730898e23d136fd30b57c8b5cbf43eab313442d133988ec80f9c9d17")}   # config name → (file in warpgan/weights, sha256)
+WEIGHTS = {"tiny": ("generator_tiny.pt", "73309a39330f7374345c671b6e460a8c971da8d02cfb05219ab429b638104d90")}   # config name → (file in warpgan/weights, sha256)
 
 def weights_file(filename: str) -> Path:
     "Path of a file in the package's `weights/` folder."

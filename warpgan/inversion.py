@@ -36,6 +36,8 @@ def _as_bchw(image) -> torch.Tensor:
         t = t[..., None] if t.ndim == 2 else t
         t = t.permute(2, 0, 1) if t.ndim == 3 else t.permute(0, 3, 1, 2)
     elif torch.is_tensor(image):
+        if image.is_complex() or image.dtype == torch.bool:
+            raise ValueError(f"image: expected a real-valued tensor in [-1, 1], got dtype {image.dtype}")
         t = image.float()
     else:
         raise ValueError(f"image: expected a tensor or a uint8 numpy array, got {type(image).__name__}")
@@ -43,6 +45,8 @@ def _as_bchw(image) -> torch.Tensor:
         t = t[None]
     if t.ndim != 4:
         raise ValueError(f"image: expected (C, H, W) or (B, C, H, W), got shape {tuple(t.shape)}")
+    if t.shape[0] == 0:
+        raise ValueError("image: expected at least one image, got an empty batch")
     return t
 
 def prepare_image(image, resolution: int = 64) -> torch.Tensor:

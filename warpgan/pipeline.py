@@ -29,9 +29,14 @@ def read_image(image) -> torch.Tensor:
             raise ValueError(f"image: no such file: {path}")
         from PIL import Image, UnidentifiedImageError
         try:
-            with Image.open(path) as im:
-                image = as_array(im)
-        except (UnidentifiedImageError, OSError) as e:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                with Image.open(path) as im:
+                    image = as_array(im)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+            raise ValueError(f"image: {path} declares more than {Image.MAX_IMAGE_PIXELS:,} pixels "
+                             f"(PIL's guard against decompression bombs): {e}") from None
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
             raise ValueError(f"image: cannot read {path} as an image ({e})") from e
     elif type(image).__module__.startswith("PIL."):
         image = as_array(image)
@@ -50,7 +55,10 @@ def camera(yaw: float = 0.0, pitch: float = 0.0) -> torch.Tensor:
 def read_camera(c, image=None) -> torch.Tensor:
     "A camera label from a label (tensor/list), a `(yaw, pitch)` pair, or a `dataset.json` path (looked up by `image`'s file name)."
     if isinstance(c, (str, Path)):
-        labels = read_dataset_json(c)
+        try:
+            labels = read_dataset_json(c)
+        except ValueError as e:
+            raise ValueError(f"c: {e}") from e
         if not isinstance(image, (str, Path)):
             raise ValueError(f"c: a dataset.json needs the image's file name; pass the image as a path")
         name = Path(image).name
@@ -101,6 +109,8 @@ class WarpGAN:
     def novel_view(self, src: Source, c_new) -> dict:
         "The view from `c_new` (label or (yaw, pitch)): `image` (WarpGAN), `gan` (encoder-only), warps, masks, hybrids, seconds."
         t0 = time.time()
+        if not isinstance(src, Source):
+            raise ValueError(f"src: expected the Source that `invert` returns, got {type(src).__name__}")
         c_new = prepare_label(read_camera(c_new), len(src.photo), "c_new").to(self.device)
         gan = gan_view(self.G, src.ws, c_new)
         x = svinet_inputs(src.photo, src.depth, src.c, c_new, gan, self.backend)

@@ -32,6 +32,8 @@ def _check_image(image, name="image") -> torch.Tensor:
     if not torch.is_tensor(image) or image.ndim != 4 or image.shape[1] != 3 or image.shape[2] != image.shape[3]:
         shape = tuple(image.shape) if torch.is_tensor(image) else type(image).__name__
         raise ValueError(f"{name}: expected a square (B, 3, R, R) tensor in [-1, 1], got {shape}")
+    if not image.is_floating_point() or len(image) == 0:
+        raise ValueError(f"{name}: expected a non-empty float tensor, got {len(image)} images of dtype {image.dtype}")
     if not torch.isfinite(image).all():
         raise ValueError(f"{name}: contains NaN or infinite values")
     if image.numel() and image.abs().max() > 3:                   # a GAN's output overshoots [-1, 1] (up to ~1.8 here)
