@@ -22,7 +22,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from fastcore.basics import patch
 
-from .camera import camera_rays, split_label
+from .camera import camera_rays, check_finite, split_label
 
 # %% ../nbs/02_generator.ipynb #253d94e6
 class FullyConnectedLayer(nn.Module):
@@ -379,8 +379,7 @@ def check_latent(x, name):
     "A non-empty float tensor of finite values, or a `ValueError` naming `name`."
     if not x.is_floating_point() or len(x) == 0:
         raise ValueError(f"{name}: expected a non-empty float tensor, got {len(x)} rows of dtype {x.dtype}")
-    if not torch.isfinite(x).all():
-        raise ValueError(f"{name}: expected finite values, found {int((~torch.isfinite(x)).sum())} NaN/inf")
+    check_finite(x, name)
 
 class TriPlaneGenerator(nn.Module):
     "EG3D's tri-plane generator: `forward(z, c)` and `synthesis(ws, c)` return `image`, `image_raw`, `image_depth`."
