@@ -375,8 +375,10 @@ def test_damaged_shipped_weights_fail_the_checksum(tmp_path, monkeypatch, damage
 
 def start_demo(out, frames=24):
     env = dict(os.environ, OMP_NUM_THREADS="1")
+    # a test run started in the background inherits SIGINT ignored (POSIX shells do that to background jobs): restore it
     return subprocess.Popen([str(Path(sys.executable).parent / "warpgan"), "demo", "--out", str(out), "--quiet", "--frames", str(frames)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def complete(path):

@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['ENCODER_WEIGHTS', 'prepare_image', 'load_lpips', 'Inversion', 'image_loss', 'lr_ramp', 'invert_optimize', 'pti',
-           'Encoder', 'invert_encoder', 'train_encoder', 'shipped_model', 'image_scores']
+           'Encoder', 'invert_encoder', 'delta_regulariser', 'train_encoder', 'shipped_model', 'image_scores']
 
 # %% ../nbs/04_inversion.ipynb #cbba8e9f
 import copy
@@ -256,12 +256,16 @@ def invert_encoder(E: Encoder, G: TriPlaneGenerator, image, c) -> Inversion:
     return _result(G, ws, c, "encoder", t0, [])
 
 # %% ../nbs/04_inversion.ipynb #31a436d0
+def delta_regulariser(ws: torch.Tensor) -> torch.Tensor:
+    "GOAE's regulariser of a w+ `(B, num_ws, w_dim)`: ‖w_b − w_b[0]‖ (each layer's w from the first, Frobenius), mean over b."
+    return (ws - ws[:, :1]).flatten(1).norm(dim=1).mean()
+
 def _encoder_loss(E, G, image, c, w_true, lp, hp):
     "Loss of one batch and its parts (latent term only when `w_true` is known)."
     offset = E(image)
     ws = G.backbone.mapping.w_avg + offset
     parts = {"image": image_loss(G.synthesis(ws, c, noise_mode="const"), image, lp, hp["w_lpips"]).mean(),
-             "reg": offset.square().mean()}
+             "reg": delta_regulariser(ws)}
     if w_true is not None:
         parts["latent"] = (ws - w_true).square().mean()
     loss = parts["image"] + hp["w_reg"] * parts["reg"] + hp["w_latent"] * parts.get("latent", 0.0)

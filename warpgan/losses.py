@@ -40,13 +40,13 @@ def d_adversarial(logits_real, logits_fake) -> torch.Tensor:
     return F.softplus(logits_fake).mean() + F.softplus(-logits_real).mean()
 
 def r1(logits_real, real, gamma: float = 1e-3) -> torch.Tensor:
-    "R1: γ/2 · E‖∇ₓ D(x)‖² at real images `real` (made with `requires_grad`), from D's patch logits there."
+    "R1 as LaMa applies it: γ · E‖∇ₓ D(x)‖² at real images `real` (made with `requires_grad`), from D's patch logits there."
     (grad,) = torch.autograd.grad(logits_real.sum(), real, create_graph=True)
-    return gamma / 2 * grad.square().sum((1, 2, 3)).mean()
+    return gamma * grad.square().sum((1, 2, 3)).mean()
 
 def feature_matching(feats_fake: list, feats_real: list) -> torch.Tensor:
-    "Mean L1 between the discriminator's features of the prediction and of the real image, summed over layers."
-    return sum((a - b.detach()).abs().mean() for a, b in zip(feats_fake, feats_real))
+    "LaMa's feature matching: mean squared difference of D's features of the prediction and the real image, averaged over layers."
+    return torch.stack([(a - b.detach()).square().mean() for a, b in zip(feats_fake, feats_real)]).mean()
 
 # %% ../nbs/07_losses.ipynb #12258606
 def latent_consistency(E: Encoder, pred, source) -> torch.Tensor:
