@@ -57,7 +57,7 @@ def test_wheel_ships_assets_and_entry_point(tmp_path):
     assert WEIGHTS and all(f"warpgan/weights/{filename}" in names for filename, _ in WEIGHTS.values())
     from warpgan.inversion import ENCODER_WEIGHTS
     assert ENCODER_WEIGHTS and all(f"warpgan/weights/{entry[0]}" in names for entry in ENCODER_WEIGHTS.values())
-    from warpgan.train_svinet import SVINET_WEIGHTS
+    from warpgan.svinet import SVINET_WEIGHTS
     assert SVINET_WEIGHTS and all(f"warpgan/weights/{entry[0]}" in names for entry in SVINET_WEIGHTS.values())
     entry = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry).decode()

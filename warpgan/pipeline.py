@@ -40,8 +40,8 @@ def read_image(image) -> torch.Tensor:
             raise ValueError(f"image: cannot read {path} as an image ({e})") from e
     elif type(image).__module__.startswith("PIL."):
         image = as_array(image)
-    from warpgan.inversion import _as_bchw
-    return _as_bchw(image)
+    from warpgan.inversion import as_bchw
+    return as_bchw(image)
 
 def camera(yaw: float = 0.0, pitch: float = 0.0) -> torch.Tensor:
     "The `(1, 25)` label of the orbit camera at `yaw`, `pitch` degrees (0, 0: frontal), as EG3D's FFHQ cameras."

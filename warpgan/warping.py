@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['SEAM_SIGMA', 'PointCloud', 'resize_depth', 'check_depth', 'lift_points', 'to_pointclouds', 'same_surface',
-           'footprints', 'splat_torch', 'splat_pytorch3d', 'have_pytorch3d', 'warp_to_view', 'covisible', 'soften_mask',
-           'hybrid', 'warp_symmetric', 'coverage', 'render_depth']
+           'footprints', 'splat_torch', 'splat_pytorch3d', 'have_pytorch3d', 'face_yaw', 'warp_to_view', 'covisible',
+           'soften_mask', 'hybrid', 'warp_symmetric', 'coverage', 'render_depth']
 
 # %% ../nbs/05_warping.ipynb #2f8e8c56
 import math
@@ -234,7 +234,7 @@ def have_pytorch3d() -> bool:
     except ImportError:
         return False
 
-def _face_yaw(c) -> torch.Tensor:
+def face_yaw(c) -> torch.Tensor:
     "Yaw in degrees of each camera centre about the world's y axis (EG3D's cameras orbit the origin), 0 in front of the face (+z)."
     t = split_label(c)[0][:, :3, 3]
     return torch.rad2deg(torch.atan2(t[:, 0], t[:, 2]))
@@ -256,7 +256,7 @@ def warp_to_view(image, depth, c_src, c_dst, backend: str = None, resolution: in
     image = _check_image(image)
     c_src, c_dst = prepare_label(c_src, len(image), "c_src"), prepare_label(c_dst, len(image), "c_dst")
     cloud = lift_points(image, depth, c_src)
-    if (_view_angle(c_src, c_dst) > 90).any() or (_face_yaw(c_dst).abs() > 90).any():
+    if (_view_angle(c_src, c_dst) > 90).any() or (face_yaw(c_dst).abs() > 90).any():
         warnings.warn("c_dst: a target view more than 90° from the source or from the face's front; most of what it sees is hidden")
     B, R = len(image), int(resolution or image.shape[-1])
     if not cloud.valid.any():                                       # nothing in front: all holes
