@@ -156,6 +156,7 @@ def forward(self: SVINet, main, mirror, ws, return_features: bool = False):
     img = main[:, :3] + img                                      # the whole novel view, as a correction of the hybrid warp
     return (img, feats) if return_features else img
 
+# %% ../nbs/06_svinet.ipynb #688f0ab2
 def svinet_input(hybrid_image, gan_image, hole) -> torch.Tensor:
     "SVINet's 7-channel input: the hybrid warp, the GAN's render of the novel view, the soft hole mask the hybrid was blended with."
     return torch.cat([hybrid_image, gan_image, hole * 2 - 1], 1)
@@ -177,7 +178,7 @@ class PatchDiscriminator(nn.Module):
             x = layer(x); feats.append(x)
         return (x, feats[:-1]) if return_features else x
 
-# %% ../nbs/06_svinet.ipynb #2de98f5d
+# %% ../nbs/06_svinet.ipynb #2f988550
 SVINET_WEIGHTS = {"tiny": ("svinet_tiny.pt", "48b84159a4e7c2cb28276e5607be0a1f41aee00bab0d7ad4587591228b8b7b8e",
                            dict(w_dim=128, resolution=64, style="residual", visible_mask=True))}   # file, sha256, constructor arguments
 # (trained in 08_train_svinet with an earlier recipe: hence its style and mask)

@@ -154,6 +154,7 @@ class SVINetConfig:
     real: bool = True               # False: synthetic pairs only, no reverse-warped world images
     seed: int = 0
 
+# %% ../nbs/08_train_svinet.ipynb #5e2cf717
 def make_batch(pool, data, step: int, cfg, generator, G=None, E=None) -> dict:
     "Batch `step`: synthetic pairs on even steps, reverse-warped data images on odd ones (synthetic only when `cfg.real` is off); from the render pool, or rendered now by `G` and `E` when `pool` is None (full scale)."
     device = next(G.parameters()).device if G is not None else torch.device("cpu")
