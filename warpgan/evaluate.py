@@ -114,7 +114,7 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 def write_json(result: dict, path) -> Path:
-    "Write the table as DESIGN §4's `{method: {yaw_deg: {psnr, ssim, lpips, seconds}}}` (written whole, then renamed)."
+    "Write the table as `{method: {yaw_deg: {psnr, ssim, lpips, seconds}}}` (written whole, then renamed)."
     path = Path(path)
     body = {m: {str(y): r for y, r in rows.items()} for m, rows in result["table"].items()}
     tmp = path.with_name(f".{path.name}.tmp")

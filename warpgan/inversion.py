@@ -272,7 +272,7 @@ def _encoder_loss(E, G, image, c, w_true, lp, hp):
     loss = parts["image"] + hp["w_reg"] * parts["reg"] + hp["w_latent"] * parts.get("latent", 0.0)
     return loss, {k: v.item() for k, v in parts.items()}
 
-# %% ../nbs/04_inversion.ipynb #e6cab6d9
+# %% ../nbs/04_inversion.ipynb #c20ea28b
 def train_encoder(G: TriPlaneGenerator, data: dict, steps: int, checkpoint=None, batch: int = 8, lr: float = 1e-3,
                   w_lpips: float = 0.8, w_latent: float = 1.0, w_reg: float = 5e-4, seed: int = 0,
                   every_s: float = 300.0, log_every: int = 10, progress: bool = True, channels: tuple = None):

@@ -154,7 +154,7 @@ class SVINetConfig:
     real: bool = True               # False: synthetic pairs only, no reverse-warped world images
     seed: int = 0
 
-# %% ../nbs/08_train_svinet.ipynb #5e2cf717
+# %% ../nbs/08_train_svinet.ipynb #209efe9d
 def make_batch(pool, data, step: int, cfg, generator, G=None, E=None) -> dict:
     "Batch `step`: synthetic pairs on even steps, reverse-warped data images on odd ones (synthetic only when `cfg.real` is off); from the render pool, or rendered now by `G` and `E` when `pool` is None (full scale)."
     device = next(G.parameters()).device if G is not None else torch.device("cpu")
@@ -215,7 +215,7 @@ def train_svinet(G: TriPlaneGenerator, E: Encoder, data: dict, pool: dict, cfg: 
     device = next(G.parameters()).device                             # trains where G lives
     torch.manual_seed(cfg.seed)
     net = SVINet(**(architecture or dict(w_dim=G.w_dim, resolution=G.img_resolution))).to(device)
-    D = PatchDiscriminator(discriminator or (64, 128, 256)).to(device)
+    D = (PatchDiscriminator(discriminator) if discriminator else PatchDiscriminator()).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=(0.9, 0.999))
     state = {"step": 0, "log": [], "seconds": 0.0}

@@ -27,8 +27,8 @@ class PointCloud:
     colours: torch.Tensor
     valid: torch.Tensor
     resolution: int
-    depth: torch.Tensor = None
-    spacing: torch.Tensor = None
+    depth: torch.Tensor
+    spacing: torch.Tensor
 
 def _check_image(image, name="image") -> torch.Tensor:
     if not torch.is_tensor(image) or image.ndim != 4 or image.shape[1] != 3 or image.shape[2] != image.shape[3]:
@@ -147,7 +147,7 @@ def _ray_cosine(c_dst, resolution: int) -> torch.Tensor:
 def _cross(u, v): return u[..., 0] * v[..., 1] - u[..., 1] * v[..., 0]
 
 def _inside(tri, colours, b, n, q) -> tuple:
-    "For candidates (image `b`, point `n`, pixel `q`): the flat pixel keys, z-depths and colours where `q` is in a triangle."
+    "For candidates (image `b`, point `n`, pixel `q`): image, pixel, z-depth and colour of each triangle that holds `q`."
     T = tri[b, n]                                                     # (M, 8, 3, 3)
     e1, e2, e3 = T[..., 1, :2] - T[..., 0, :2], T[..., 2, :2] - T[..., 0, :2], q[:, None] - T[..., 0, :2]
     area = _cross(e1, e2)
@@ -168,11 +168,10 @@ def _rasterise(tri, colours, b, n, q, c_dst, resolution: int, chunk: int = 1 << 
     w = (z <= zbuf[key]).float()                                      # ties (a shared edge) average
     acc = lambda v: torch.zeros(B * R * R, *v.shape[1:], device=tri.device).index_add_(0, key, v)
     weight = acc(w).reshape(B, R, R)
-    hit = weight > 0
-    image = torch.where(hit[:, None], (acc(col * w[:, None]).reshape(B, R, R, 3).permute(0, 3, 1, 2)
-                                       / weight.clamp_min(1e-12)[:, None]), torch.full((B, 3, R, R), BACKGROUND, device=tri.device))
-    depth = torch.where(hit, acc(z * w).reshape(B, R, R) / weight.clamp_min(1e-12) / _ray_cosine(c_dst, R),
-                        torch.full_like(weight, math.inf))
+    hit, norm = weight > 0, weight.clamp_min(1e-12)
+    image = torch.where(hit[:, None], acc(col * w[:, None]).reshape(B, R, R, 3).permute(0, 3, 1, 2) / norm[:, None],
+                        torch.full((B, 3, R, R), BACKGROUND, device=tri.device))
+    depth = torch.where(hit, acc(z * w).reshape(B, R, R) / norm / _ray_cosine(c_dst, R), torch.full_like(weight, math.inf))
     return {"image": image, "mask": hit[:, None].float(), "depth": depth[:, None]}
 
 # %% ../nbs/05_warping.ipynb #cd61e9b9
