@@ -93,13 +93,16 @@ def test_bench_fast_methods_json(tmp_path):
     r = run("bench", "--heads", "2", "--slow-heads", "0", "--json", tmp_path / "b.json", "--quiet")
     assert r.returncode == 0, r.stderr
     body = json.loads((tmp_path / "b.json").read_text())
-    assert set(body) == {"encoder", "warp", "warp_sym", "warpgan"}
-    assert set(body["warpgan"]) == {"-60", "-40", "-20", "20", "40", "60"}
-    assert set(body["warpgan"]["20"]) == {"psnr", "ssim", "lpips", "seconds"}
-    assert "PSNR" in r.stdout and "warpgan" in r.stdout
+    assert set(body["table"]) == {"encoder", "hybrid", "hybrid_sym", "warpgan"}
+    assert set(body["table"]["warpgan"]) == {"-60", "-40", "-20", "20", "40", "60"}
+    assert set(body["table"]["warpgan"]["20"]) == {"psnr", "ssim", "lpips", "seconds", "regions"}
+    assert set(body["table"]["warpgan"]["20"]["regions"]) == {"covisible", "holes", "background"}
+    assert set(body["intervals"]) == {"encoder", "hybrid", "hybrid_sym"}           # WarpGAN minus each other method
+    assert len(body["scores"]["warpgan"]["yaws"]["20"]["psnr"]["holes"]) == 2        # per head
+    assert "PSNR" in r.stdout and "warpgan" in r.stdout and "orbit consistency" in r.stdout
     again = run("bench", "--heads", "2", "--slow-heads", "0", "--json", tmp_path / "c.json", "--quiet")
     assert again.returncode == 0, again.stderr
-    scores = lambda b: {m: {y: (v["psnr"], v["ssim"]) for y, v in ys.items()} for m, ys in b.items()}
+    scores = lambda b: {m: {y: (v["psnr"], v["ssim"]) for y, v in ys.items()} for m, ys in b["table"].items()}
     assert scores(json.loads((tmp_path / "c.json").read_text())) == scores(body)      # renders are seeded: same numbers
 
 

@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['ENCODER_WEIGHTS', 'as_bchw', 'prepare_image', 'load_lpips', 'Inversion', 'image_loss', 'frozen', 'lr_ramp',
-           'invert_optimize', 'pti', 'Encoder', 'invert_encoder', 'delta_regulariser', 'train_encoder', 'shipped_model',
-           'image_scores']
+           'invert_optimize', 'pti', 'Encoder', 'invert_encoder', 'delta_regulariser', 'render_alpha', 'silhouette_iou',
+           'train_encoder', 'shipped_model', 'image_scores']
 
 # %% ../nbs/04_inversion.ipynb #cbba8e9f
 import copy
@@ -261,27 +261,42 @@ def delta_regulariser(ws: torch.Tensor) -> torch.Tensor:
     "GOAE's regulariser of a w+ `(B, num_ws, w_dim)`: ‖w_b − w_b[0]‖ (each layer's w from the first, Frobenius), mean over b."
     return (ws - ws[:, :1]).flatten(1).norm(dim=1).mean()
 
-def _encoder_loss(E, G, image, c, w_true, lp, hp):
-    "Loss of one batch and its parts (latent term only when `w_true` is known)."
+def render_alpha(out: dict, resolution: int) -> torch.Tensor:
+    "The render's opacity (the ray's accumulated weight, at the neural resolution) resized to `resolution`²: its silhouette, soft."
+    return F.interpolate(out["weights_sum"], size=(resolution, resolution), mode="bilinear", align_corners=False)
+
+def silhouette_iou(out: dict, mask) -> torch.Tensor:
+    "Per image: intersection over union of the render's silhouette (opacity > ½) and `mask` `(B, 1, R, R)` (> ½); 1 when both are empty."
+    a, b = render_alpha(out, mask.shape[-1]) > 0.5, mask > 0.5
+    union = (a | b).sum((1, 2, 3))
+    return torch.where(union > 0, (a & b).sum((1, 2, 3)) / union.clamp_min(1), torch.ones_like(union, dtype=torch.float))
+
+def _encoder_loss(E, G, image, c, w_true, mask, lp, hp):
+    "Loss of one batch and its parts (latent term only when `w_true` is known, silhouette term when `mask` is)."
     offset = E(image)
     ws = G.backbone.mapping.w_avg + offset
-    parts = {"image": image_loss(G.synthesis(ws, c, noise_mode="const"), image, lp, hp["w_lpips"]).mean(),
-             "reg": delta_regulariser(ws)}
+    out = G.synthesis(ws, c, noise_mode="const")
+    parts = {"image": image_loss(out, image, lp, hp["w_lpips"]).mean(), "reg": delta_regulariser(ws)}
     if w_true is not None:
         parts["latent"] = (ws - w_true).square().mean()
-    loss = parts["image"] + hp["w_reg"] * parts["reg"] + hp["w_latent"] * parts.get("latent", 0.0)
+    if mask is not None and hp.get("w_mask"):
+        parts["mask"] = (render_alpha(out, mask.shape[-1]) - mask).abs().mean()
+    loss = parts["image"] + hp["w_reg"] * parts["reg"] + hp["w_latent"] * parts.get("latent", 0.0) + hp.get("w_mask", 0) * parts.get("mask", 0.0)
     return loss, {k: v.item() for k, v in parts.items()}
 
 # %% ../nbs/04_inversion.ipynb #c20ea28b
 def train_encoder(G: TriPlaneGenerator, data: dict, steps: int, checkpoint=None, batch: int = 8, lr: float = 1e-3,
                   w_lpips: float = 0.8, w_latent: float = 1.0, w_reg: float = 5e-4, seed: int = 0,
-                  every_s: float = 300.0, log_every: int = 10, progress: bool = True, channels: tuple = None):
-    "Train an `Encoder` for `G` on alternating GAN-sample and data batches (`data`: `train_gan.render_dataset` or a photo folder); resumable; DDP under `torchrun`."
-    hp = dict(batch=batch, lr=lr, w_lpips=w_lpips, w_latent=w_latent, w_reg=w_reg, seed=seed)
+                  w_mask: float = 1.0, every_s: float = 300.0, log_every: int = 10, progress: bool = True,
+                  channels: tuple = None, init: "Encoder" = None):
+    "Train an `Encoder` for `G` (from scratch, or on from `init`'s weights) on alternating GAN-sample and data batches (`data`: `train_gan.render_dataset` or a photo folder); resumable; DDP under `torchrun`."
+    hp = dict(batch=batch, lr=lr, w_lpips=w_lpips, w_latent=w_latent, w_reg=w_reg, w_mask=w_mask, seed=seed)
     rank, world = distributed_rank()
     torch.manual_seed(seed)
     device = next(G.parameters()).device                              # E trains where G lives; data and rng stay on the CPU
     E = Encoder(G.num_ws, G.w_dim, G.img_resolution, channels).to(device)
+    if init is not None:
+        E.load_state_dict(init.state_dict())
     opt = torch.optim.Adam(E.parameters(), lr=lr)
     rng = torch.Generator().manual_seed(seed)
     state = {"step": 0, "log": []}
@@ -311,12 +326,13 @@ def train_encoder(G: TriPlaneGenerator, data: dict, steps: int, checkpoint=None,
                 c = data["c"][rows].to(device)
                 with torch.no_grad():
                     w_true = G.mapping(torch.randn(batch, G.z_dim, generator=rng).to(device), c)
-                    image = G.synthesis(w_true, c, noise_mode="const", generator=rng)["image"]
-                kind = "gan"
+                    out = G.synthesis(w_true, c, noise_mode="const", generator=rng)
+                image, mask, kind = out["image"], render_alpha(out, out["image"].shape[-1]), "gan"
             else:                                                   # a world image
                 b = batch_from(data, rows, device)
                 image, c, w_true, kind = b["image"], b["c"], None, "world"
-            loss, parts = _encoder_loss(E_, G, image, c, w_true, lp, hp)
+                mask = b["mask"].float() if "mask" in b else None      # photo folders have no silhouette
+            loss, parts = _encoder_loss(E_, G, image, c, w_true, mask, lp, hp)
             opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
             state["step"] += 1
             if state["step"] % log_every in (0, 1):
