@@ -8,7 +8,7 @@ import sys
 import pytest
 import torch
 
-from warpgan.fullscale import eg3d_generator, eg3d_style_pickle, load_eg3d_pickle
+from warpgan.eg3d_checkpoint import eg3d_generator, eg3d_style_pickle, load_eg3d_pickle
 from warpgan.generator import TriPlaneGenerator
 
 
@@ -85,7 +85,7 @@ def test_ddp_generator_stage1_two_cpu_processes_stay_in_step(tmp_path):
 
 
 def test_ddp_gan_stage_on_an_eg3d_zip_resumes_in_step(tmp_path):
-    from warpgan.fullscale import export_dataset_folder
+    from warpgan.dataset_folder import export_dataset_folder
     from warpgan.train_gan import render_dataset
     export_dataset_folder(render_dataset(4, 2, seed=7, progress=False), tmp_path / "set.zip")
     args = ["--data", str(tmp_path / "set.zip"), "--batch", "4", "--backend", "gloo", "--log-every", "1",
@@ -106,7 +106,7 @@ def test_ddp_gan_stage_on_an_eg3d_zip_resumes_in_step(tmp_path):
 
 
 def test_ddp_svinet_live_renders_on_a_folder(tmp_path):
-    from warpgan.fullscale import export_dataset_folder
+    from warpgan.dataset_folder import export_dataset_folder
     from warpgan.train_gan import render_dataset
     export_dataset_folder(render_dataset(4, 2, seed=7, progress=False), tmp_path / "set")
     r = torchrun("train-svinet", 29554, "--live", "--data", str(tmp_path / "set"), "--steps", "4", "--batch", "2",
@@ -117,7 +117,8 @@ def test_ddp_svinet_live_renders_on_a_folder(tmp_path):
 
 
 def test_encoder_trains_on_an_eg3d_folder(tmp_path):
-    from warpgan.fullscale import main, export_dataset_folder
+    from warpgan.dataset_folder import export_dataset_folder
+    from warpgan.fullscale import main
     from warpgan.train_gan import render_dataset
     export_dataset_folder(render_dataset(4, 2, seed=7, progress=False), tmp_path / "set")
     assert main(["train-encoder", "--data", str(tmp_path / "set"), "--steps", "10", "--batch", "4", "--log-every", "1",
@@ -128,7 +129,8 @@ def test_encoder_trains_on_an_eg3d_folder(tmp_path):
 
 
 def test_training_entry_point_refuses_bad_input(tmp_path):
-    from warpgan.fullscale import DatasetFolder, export_dataset_folder, main
+    from warpgan.dataset_folder import DatasetFolder, export_dataset_folder
+    from warpgan.fullscale import main
     from warpgan.train_gan import Trainer, render_dataset
     with pytest.raises(FileNotFoundError, match="no such data set"):
         main(["train-gan", "--data", str(tmp_path / "nowhere"), "--steps", "1"])

@@ -325,7 +325,7 @@ def hostile_pickles(marker):
 
 
 def test_hostile_pickles_are_refused_before_anything_runs(tmp_path):
-    from warpgan.fullscale import load_eg3d_pickle
+    from warpgan.eg3d_checkpoint import load_eg3d_pickle
     marker = tmp_path / "PWNED"
     corpus = hostile_pickles(marker)
     assert len(corpus) >= 60
@@ -345,7 +345,7 @@ def test_hostile_pickles_are_refused_before_anything_runs(tmp_path):
 
 
 def test_zip_checkpoints_with_path_traversal_load_nothing_outside(tmp_path):
-    from warpgan.fullscale import eg3d_generator
+    from warpgan.eg3d_checkpoint import eg3d_generator
     zpath = tmp_path / "evil.pt"
     with zipfile.ZipFile(zpath, "w") as z:
         z.writestr("../../escaped.txt", "outside")
@@ -358,14 +358,14 @@ def test_zip_checkpoints_with_path_traversal_load_nothing_outside(tmp_path):
 
 @pytest.mark.parametrize("damage", ["truncate", "flip"])
 def test_damaged_shipped_weights_fail_the_checksum(tmp_path, monkeypatch, damage):
-    from warpgan import generator
-    data = bytearray(generator.weights_file(generator.WEIGHTS["tiny"][0]).read_bytes())
+    from warpgan import core, generator
+    data = bytearray(core.weights_file(generator.WEIGHTS["tiny"][0]).read_bytes())
     if damage == "truncate":
         data = data[:len(data) // 2]
     else:
         data[len(data) // 3] ^= 0x10
     (tmp_path / "generator_tiny.pt").write_bytes(bytes(data))
-    monkeypatch.setattr(generator, "weights_file", lambda name: tmp_path / name)
+    monkeypatch.setattr(core, "weights_file", lambda name: tmp_path / name)
     COUNTS["pickles"] = COUNTS.get("pickles", 0) + 1
     with pytest.raises(ValueError, match="checksum"):
         generator.TriPlaneGenerator.from_pretrained("tiny")

@@ -8,7 +8,6 @@ import torch
 from warpgan.generator import TriPlaneGenerator, ray_march
 from warpgan.inversion import Encoder
 from warpgan.svinet import SVINet
-import warpgan.train_svinet  # noqa: F401  (attaches SVINet.from_pretrained)
 from warpgan.world import sample_cameras
 
 HERE = Path(__file__).parent
@@ -70,14 +69,14 @@ def test_shipped_tiny_generator_loads_and_renders_heads():
     assert 2.3 < out["image_depth"][fg].mean().item() < 2.8    # at the head's distance from the camera
 
 
-@pytest.mark.parametrize("module, loader, filename", [
-    ("generator", lambda name: TriPlaneGenerator.from_pretrained(name), "generator_tiny.pt"),
-    ("inversion", lambda name: Encoder.from_pretrained(name), "encoder_tiny.pt"),
-    ("inversion", lambda name: SVINet.from_pretrained(name), "svinet_tiny.pt"),        # shipped_model reads through inversion
+@pytest.mark.parametrize("loader, filename", [
+    (lambda name: TriPlaneGenerator.from_pretrained(name), "generator_tiny.pt"),
+    (lambda name: Encoder.from_pretrained(name), "encoder_tiny.pt"),
+    (lambda name: SVINet.from_pretrained(name), "svinet_tiny.pt"),
 ])
-def test_missing_or_corrupt_shipped_weights_are_named(monkeypatch, tmp_path, module, loader, filename):
-    import importlib
-    monkeypatch.setattr(importlib.import_module(f"warpgan.{module}"), "weights_file", lambda name: tmp_path / name)
+def test_missing_or_corrupt_shipped_weights_are_named(monkeypatch, tmp_path, loader, filename):
+    import warpgan.core
+    monkeypatch.setattr(warpgan.core, "weights_file", lambda name: tmp_path / name)   # every from_pretrained reads through it
     with pytest.raises(FileNotFoundError, match=filename):
         loader("tiny")
     (tmp_path / filename).write_bytes(b"not a checkpoint")

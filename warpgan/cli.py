@@ -4,9 +4,8 @@
 
 # %% auto #0
 __all__ = ['DEMO_SEED', 'DEMO_YAW', 'DEMO_PITCH', 'DEMO_RES', 'MAX_FRAMES', 'BENCH_HEADS', 'SEED_MAX', 'to_uint8',
-           'make_demo_input', 'demo_files', 'atomic_path', 'writable_dir', 'save_png', 'notes', 'target_views', 'turn',
-           'views_grid', 'write_orbit', 'load_model', 'run_demo', 'run_novel_view', 'run_bench', 'seed_arg',
-           'build_parser', 'main']
+           'make_demo_input', 'demo_files', 'writable_dir', 'save_png', 'notes', 'target_views', 'turn', 'views_grid',
+           'write_orbit', 'load_model', 'run_demo', 'run_novel_view', 'run_bench', 'seed_arg', 'build_parser', 'main']
 
 # %% ../nbs/11_cli.ipynb #48fd35bb
 import argparse
@@ -30,6 +29,7 @@ from tqdm.auto import tqdm
 
 import warpgan
 from .camera import camera_label, orbit_pose, read_dataset_json
+from .core import atomic_path
 from .world import HELDOUT_SEED, render_heads, sample_heads
 
 # %% ../nbs/11_cli.ipynb #d6dd35fc
@@ -57,21 +57,6 @@ def demo_files():
         yield Path(png), Path(js), json.loads(Path(js).read_text())["world_seed"]
 
 # %% ../nbs/11_cli.ipynb #208365f8
-@contextmanager
-def atomic_path(dest):
-    "Yield a temporary path beside `dest`; rename it to `dest` on success, delete it on failure."
-    dest = Path(dest)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.stem}-", suffix=dest.suffix, dir=dest.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        umask = os.umask(0); os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)      # mkstemp makes the file private; give it the usual mode
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
 def writable_dir(path, flag: str = "--out") -> Path:
     "Create `path` if needed and check that files can be written there; `ValueError` naming `flag` if not."
     path = Path(path)

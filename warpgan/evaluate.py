@@ -16,12 +16,13 @@ from tqdm.auto import tqdm
 
 from .camera import camera_label, orbit_pose
 from .inversion import image_scores, invert_optimize, load_lpips, pti
+from .core import atomic_path
 from .pipeline import WarpGAN
-from .train_svinet import baseline_views, encode, gan_view, svinet_inputs
+from .svinet import baseline_views, encode, gan_view, svinet_inputs
 from .warping import covisible, hybrid
 from .world import HELDOUT_SEED, render_heads, sample_cameras, sample_heads
 
-# %% ../nbs/10_evaluation.ipynb #7c0d8785
+# %% ../nbs/10_evaluation.ipynb #d464f8b4
 METHODS = ("encoder", "w", "w+", "pti", "hybrid", "hybrid_sym", "warpgan")
 SLOW_METHODS = ("w", "w+", "pti")                    # per-image optimisation: run on the first `slow_heads` heads only
 YAWS = (-60, -40, -20, 20, 40, 60)
@@ -72,7 +73,7 @@ def paired_bootstrap(a, b, n_boot: int = 2000, seed: int = 0) -> dict:
     means = d[rows].mean(1)
     return {"mean": d.mean().item(), "lo": means.quantile(0.025).item(), "hi": means.quantile(0.975).item(), "heads": len(d)}
 
-# %% ../nbs/10_evaluation.ipynb #1bec0fce
+# %% ../nbs/10_evaluation.ipynb #4429ac15
 def _timed(f):
     t = time.time(); out = f(); return out, time.time() - t
 
@@ -163,7 +164,7 @@ def benchmark(wg: WarpGAN = None, heads: int = 32, slow_heads: int = 8, yaws=YAW
             "heads": {m: len(s["orbit"]) for m, s in scores.items()}, "lpips": lp is not None, "yaws": list(yaws),
             "orbit_yaws": list(ORBIT_YAWS), "steps": {"w": steps, "w+": steps, "pti_pivot": steps, "pti_tune": tune_steps}}
 
-# %% ../nbs/10_evaluation.ipynb #bf2b06bb
+# %% ../nbs/10_evaluation.ipynb #25fb5264
 BUDGET_VARIANTS = ("warpgan", "exact depth", "exact fill", "exact depth + fill")
 
 def squared_error_budget(pred, truth_view, regions: dict) -> dict:
@@ -187,7 +188,7 @@ def error_budget(wg: WarpGAN, truth: dict) -> dict:
             out[v][y] = {r: e.mean().item() for r, e in squared_error_budget(pred, view, truth["regions"][y]).items()}
     return out
 
-# %% ../nbs/10_evaluation.ipynb #84534bc3
+# %% ../nbs/10_evaluation.ipynb #992aea2e
 def format_table(result: dict) -> str:
     "The benchmark as text: methods × yaws per metric, the regions' PSNR, WarpGAN's paired intervals, the orbit, seconds per view."
     table, yaws = result["table"], result["yaws"]
@@ -219,9 +220,8 @@ def write_json(result: dict, path) -> Path:
     "Write the whole result (means, per-head scores, intervals, orbit) as JSON, yaws as strings (written whole, then renamed)."
     path = Path(path)
     keyed = lambda v: {str(a): keyed(b) for a, b in v.items()} if isinstance(v, dict) else v
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(keyed(result), indent=1))
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(keyed(result), indent=1))
     return path
 
 def read_json(path) -> dict:

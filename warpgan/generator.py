@@ -7,13 +7,11 @@ __all__ = ['PLANE_AXES', 'CONFIGS', 'WEIGHTS', 'FullyConnectedLayer', 'normalize
            'upfirdn2d', 'upsample2d', 'downsample2d', 'conv2d_resample', 'modulated_conv2d', 'random_on', 'needs_grad',
            'bias_act', 'SynthesisLayer', 'ToRGBLayer', 'SynthesisBlock', 'SynthesisNetwork', 'Backbone',
            'project_onto_planes', 'sample_from_planes', 'OSGDecoder', 'ray_march', 'stratified_depths',
-           'importance_depths', 'SuperResolution', 'check_latent', 'TriPlaneGenerator', 'weights_file', 'load_checked']
+           'importance_depths', 'SuperResolution', 'check_latent', 'TriPlaneGenerator']
 
 # %% ../nbs/02_generator.ipynb #494942ad
 import copy
-import hashlib
 import math
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +21,7 @@ import torch.nn.functional as F
 from fastcore.basics import patch
 
 from .camera import camera_rays, check_finite, split_label
+from .core import shipped_model
 
 # %% ../nbs/02_generator.ipynb #253d94e6
 class FullyConnectedLayer(nn.Module):
@@ -480,30 +479,10 @@ def forward(self: TriPlaneGenerator, z, c, truncation_psi=1.0, truncation_cutoff
     return self.synthesis(ws, c, neural_rendering_resolution, noise_mode, generator)
 
 # %% ../nbs/02_generator.ipynb #05b56155
-WEIGHTS = {"tiny": ("generator_tiny.pt", "73309a39330f7374345c671b6e460a8c971da8d02cfb05219ab429b638104d90")}   # config name → (file in warpgan/weights, sha256)
+WEIGHTS = {"tiny": ("generator_tiny.pt", "73309a39330f7374345c671b6e460a8c971da8d02cfb05219ab429b638104d90",
+                    dict(config=CONFIGS["tiny"]))}   # name → (file in warpgan/weights, sha256, constructor arguments)
 
-def weights_file(filename: str) -> Path:
-    "Path of a file in the package's `weights/` folder."
-    return Path(str(resources.files("warpgan") / "weights" / filename))
-
-def load_checked(path, sha256: str) -> dict:
-    "Load a state dict after checking the file's SHA-256; clear errors for a missing or corrupt file."
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: weights file missing (reinstall warpgan, or rebuild it with the training notebook)")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest != sha256:
-        raise ValueError(f"{path}: checksum mismatch, the file is corrupt or not the shipped one "
-                         f"(expected sha256 {sha256[:12]}…, got {digest[:12]}…)")
-    return torch.load(path, map_location="cpu", weights_only=True)
-
-def _from_pretrained(cls, name: str = "tiny"):
-    "The shipped, trained generator for config `name` (EMA weights), in eval mode."
-    if name not in WEIGHTS:
-        raise ValueError(f"name: no shipped weights for {name!r} (shipped: {sorted(WEIGHTS) or 'none yet'})")
-    filename, sha = WEIGHTS[name]
-    G = cls(CONFIGS[name])
-    G.load_state_dict(load_checked(weights_file(filename), sha))
-    return G.eval().requires_grad_(False)
-
-TriPlaneGenerator.from_pretrained = classmethod(_from_pretrained)
+@patch(cls_method=True)
+def from_pretrained(cls: TriPlaneGenerator, name: str = "tiny") -> TriPlaneGenerator:
+    "The shipped, trained generator `name` (EMA weights), checksum verified, in eval mode."
+    return shipped_model(cls, WEIGHTS, name)

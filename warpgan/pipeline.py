@@ -16,8 +16,7 @@ import torch
 from .camera import camera_label, orbit_pose, prepare_label, read_dataset_json
 from .generator import TriPlaneGenerator
 from .inversion import Encoder, prepare_image
-from .svinet import SVINet
-from .train_svinet import baseline_views, encode, gan_view, svinet_inputs   # (also attaches SVINet.from_pretrained)
+from .svinet import SVINet, baseline_views, encode, gan_view, svinet_inputs
 
 # %% ../nbs/09_pipeline.ipynb #ea62483b
 def read_image(image) -> torch.Tensor:

@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['STYLES', 'FINE_WS', 'SVINET_WEIGHTS', 'FourierUnit', 'SpectralTransform', 'FFC', 'FFCResBlock', 'SVINet',
-           'svinet_input', 'PatchDiscriminator']
+           'svinet_input', 'PatchDiscriminator', 'gan_view', 'encode', 'svinet_inputs', 'baseline_views']
 
 # %% ../nbs/06_svinet.ipynb #07f6fced
 import torch
@@ -12,8 +12,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 from fastcore.basics import patch
 
-from .generator import SynthesisBlock, SynthesisLayer
-from .inversion import shipped_model
+import warnings
+
+from .core import shipped_model
+from .generator import SynthesisBlock, SynthesisLayer, TriPlaneGenerator
+from .inversion import Encoder
+from .warping import hybrid, render_depth, soften_mask, warp_symmetric, warp_to_view
 
 # %% ../nbs/06_svinet.ipynb #1190bf3e
 def _conv(cin: int, cout: int, k: int, w_dim: int = None) -> nn.Module:
@@ -189,3 +193,37 @@ SVINET_WEIGHTS = {"tiny": ("svinet_tiny.pt", "48b84159a4e7c2cb28276e5607be0a1f41
 def from_pretrained(cls: SVINet, name: str = "tiny") -> SVINet:
     "The shipped SVINet trained for `TriPlaneGenerator.from_pretrained(name)` and `Encoder.from_pretrained(name)`, checksum verified."
     return shipped_model(cls, SVINET_WEIGHTS, name)
+
+# %% ../nbs/06_svinet.ipynb #1f076219
+@torch.no_grad()
+def gan_view(G: TriPlaneGenerator, ws, c) -> torch.Tensor:
+    "The GAN's render of latents `ws` at cameras `c` as an image in [-1, 1] (its super-resolution can overshoot)."
+    return G.synthesis(ws, c, noise_mode="const")["image"].clamp(-1, 1)
+
+@torch.no_grad()
+def encode(G: TriPlaneGenerator, E: Encoder, image, c) -> tuple:
+    "Encoder inversion: w+, the render at `c`, and its depth (+inf where the render is transparent)."
+    ws = G.backbone.mapping.w_avg + E(image)
+    out = G.synthesis(ws, c, noise_mode="const")
+    return ws, out["image"].clamp(-1, 1), render_depth(out)
+
+# %% ../nbs/06_svinet.ipynb #7bb41c14
+@torch.no_grad()
+def svinet_inputs(image, depth, c_src, c_dst, gan, backend: str = "torch", symmetric: bool = True) -> dict:
+    "What SVINet sees of views `c_dst`: warp and mirror warp of `image` (by along-ray `depth` at `c_src`), masks, hybrids, the 7-channel inputs."
+    warp = warp_to_view(image, depth, c_src, c_dst, backend=backend)
+    with warnings.catch_warnings():                             # the mirrored camera may face far from c_dst: it then sees little, by design
+        warnings.simplefilter("ignore")
+        sym = warp_symmetric(image, depth, c_src, c_dst, backend=backend)
+    mask, mask_sym = warp["mask"], sym["mask"]
+    hole, hole_sym = 1 - soften_mask(mask), 1 - soften_mask(mask_sym)     # the soft hole masks the hybrids are blended with
+    hyb, hyb_sym = hybrid(warp, gan), hybrid(sym, gan)
+    mirror = svinet_input(hyb_sym, gan, hole_sym) if symmetric else svinet_input(gan, gan, torch.ones_like(hole_sym))
+    return {"gan": gan, "warped": warp["image"], "mask": mask, "warped_sym": sym["image"], "mask_sym": mask_sym,
+            "hole": hole, "hybrid": hyb, "hybrid_sym": hyb_sym, "main": svinet_input(hyb, gan, hole), "mirror": mirror}
+
+# %% ../nbs/06_svinet.ipynb #9cfaa994
+def baseline_views(x: dict) -> dict:
+    "The non-learned novel views in `svinet_inputs`'s dict: encoder-only, raw warp, hybrid, hybrid + mirror."
+    return {"encoder": x["gan"], "warp": x["warped"], "hybrid": x["hybrid"],     # x["hybrid_sym"]: the mirror warp over the GAN
+            "hybrid_sym": hybrid({"image": x["warped"], "mask": x["mask"]}, x["hybrid_sym"])}
