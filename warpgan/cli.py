@@ -77,7 +77,7 @@ def save_png(fig_or_array, dest) -> Path:
             fig_or_array.savefig(tmp, dpi=110, format="png")
     return Path(dest)
 
-# %% ../nbs/11_cli.ipynb #4d7b95be
+# %% ../nbs/11_cli.ipynb #791d1d6f
 @contextmanager
 def notes(stream=None):
     "Collect warnings raised inside the block and print each distinct one as a one-line note."
@@ -105,6 +105,7 @@ def turn(wg, image, c, targets, progress: bool = True) -> tuple:
     views = [wg.novel_view(src, t) for t in tqdm(targets, desc="novel views", disable=not progress)]
     return src, views, time.time() - t0
 
+# %% ../nbs/11_cli.ipynb #596a58ad
 def views_grid(photo, views: list, targets: list, exact: list = None, title: str = ""):
     "A figure: the input, then per target the encoder-only view, WarpGAN's view and (given) the exact view."
     import matplotlib
@@ -140,7 +141,7 @@ def write_orbit(frames: torch.Tensor, out: Path, fps: int = 12) -> dict:
         pass
     return written
 
-# %% ../nbs/11_cli.ipynb #167822ac
+# %% ../nbs/11_cli.ipynb #7b8c3e19
 def load_model(device: str = "cpu"):
     "The shipped WarpGAN on `device` ('cpu' or 'cuda'); a clear error where CUDA is absent."
     from warpgan.pipeline import WarpGAN
@@ -173,6 +174,7 @@ def run_demo(out="warpgan_out", yaws=(-60, -40, -20, 0, 20, 40, 60), frames: int
                           "per_view": sum(v["seconds"] for v in views) / len(views), "orbit": time.time() - t1}
     return written
 
+# %% ../nbs/11_cli.ipynb #44785c3a
 def run_novel_view(image, camera=None, yaws=None, pitches=None, out="warpgan_out", device: str = "cpu",
                    progress: bool = True) -> dict:
     "Novel views of `image` (its camera from an EG3D `dataset.json`, frontal if None): one PNG per view and `grid.png`."
@@ -203,6 +205,7 @@ def run_novel_view(image, camera=None, yaws=None, pitches=None, out="warpgan_out
 
 BENCH_HEADS = {"default": (32, 4), "full": (32, 8)}   # (heads, slow_heads) of `warpgan bench` and `--full`
 
+# %% ../nbs/11_cli.ipynb #ceb6278d
 def run_bench(json_path=None, heads: int = 32, slow_heads: int = 8, device: str = "cpu", progress: bool = True) -> dict:
     "The benchmark of `10_evaluation`: print the table; write it as JSON when `json_path` is given."
     from warpgan.evaluate import benchmark, format_table, write_json
@@ -217,7 +220,7 @@ def run_bench(json_path=None, heads: int = 32, slow_heads: int = 8, device: str 
     written["seconds"] = {"total": time.time() - t0}
     return written
 
-# %% ../nbs/11_cli.ipynb #8607149e
+# %% ../nbs/11_cli.ipynb #eaa09c7d
 class _OneLineParser(argparse.ArgumentParser):
     "argparse with one-line errors (exit code 2), pointing at `--help` instead of printing the usage."
     def error(self, message):
@@ -237,6 +240,46 @@ def seed_arg(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected an integer from 0 to {SEED_MAX}, got {seed}")
     return seed
 
+# %% ../nbs/11_cli.ipynb #e74c9578
+def _demo_command(sub, common):
+    "The `demo` sub-command's arguments."
+    d = sub.add_parser("demo", parents=[common], help="turn the shipped example head: a novel-view grid PNG and an orbit GIF/MP4",
+                       description="Invert the shipped example (a held-out tiny-world head seen at yaw 25°), render it from "
+                                   "seven yaws with the encoder alone and with WarpGAN, next to the exact views, and an orbit. "
+                                   "Prints what it wrote and the time of each stage.")
+    d.add_argument("--out", default="warpgan_out", help="folder to write into (created if missing; default: %(default)s)")
+    d.add_argument("--frames", type=int, default=24, help="frames in the orbit (default: %(default)s)")
+
+def _novel_view_command(sub, common):
+    "The `novel-view` sub-command's arguments."
+    n = sub.add_parser("novel-view", parents=[common], help="novel views of your image: one PNG per view and a grid",
+                       description="Novel views of IMAGE (any size or mode; resized to the model's 64x64 with a note). Its "
+                                   "camera comes from an EG3D-style dataset.json (--camera), looked up by the image's file "
+                                   "name; without one the photo is taken as frontal.")
+    n.add_argument("image", metavar="IMAGE", help="the photo (PNG, JPEG, ...)")
+    n.add_argument("--camera", metavar="JSON", help="EG3D dataset.json holding IMAGE's 25-number camera label")
+    n.add_argument("--yaw", type=float, action="append", metavar="DEG",
+                   help="target yaw in degrees, repeatable (--yaw -30 --yaw 30); default: -40, -20, 20, 40")
+    n.add_argument("--pitch", type=float, action="append", metavar="DEG",
+                   help="target pitch in degrees: one for all views, or one per --yaw (default 0)")
+    n.add_argument("--out", default="warpgan_out", help="folder to write into (default: %(default)s)")
+
+def _bench_command(sub, common):
+    "The `bench` sub-command's arguments."
+    b = sub.add_parser("bench", parents=[common], help="the evaluation table: every method vs the exact novel views",
+                       description="Score encoder-only, W and W+ optimisation, PTI, the hybrid warp (with and without the "
+                                   "mirror) and WarpGAN on the same held-out world heads against their exact novel views at "
+                                   "yaw ±20°, ±40°, ±60°: PSNR and SSIM on the whole image and on the co-visible, hole and "
+                                   "background regions (LPIPS where its weights are present), an orbit's consistency, seconds "
+                                   "per view, and WarpGAN's paired bootstrap intervals against each method. W, W+ and PTI "
+                                   "take about a minute a head on 2 CPU cores: --full gives them more heads.")
+    b.add_argument("--json", metavar="FILE", help="also write the result as JSON: means, per-head scores, intervals")
+    b.add_argument("--full", action="store_true", help="the notebook's run: %d heads, %d for the slow methods" % BENCH_HEADS["full"])
+    b.add_argument("--heads", type=int, help="held-out heads for the fast methods (default %d)" % BENCH_HEADS["default"][0])
+    b.add_argument("--slow-heads", type=int, help="the first heads, of the same ones, for W, W+ and PTI "
+                                                  "(default %d)" % BENCH_HEADS["default"][1])
+
+# %% ../nbs/11_cli.ipynb #639c54c6
 def build_parser() -> argparse.ArgumentParser:
     "The `warpgan` argument parser."
     p = _OneLineParser(
@@ -252,37 +295,12 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--seed", type=seed_arg, default=0, help="random seed (default: %(default)s); every result is deterministic")
     common.add_argument("--quiet", action="store_true", help="no progress bars")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
-    d = sub.add_parser("demo", parents=[common], help="turn the shipped example head: a novel-view grid PNG and an orbit GIF/MP4",
-                       description="Invert the shipped example (a held-out tiny-world head seen at yaw 25°), render it from "
-                                   "seven yaws with the encoder alone and with WarpGAN, next to the exact views, and an orbit. "
-                                   "Prints what it wrote and the time of each stage.")
-    d.add_argument("--out", default="warpgan_out", help="folder to write into (created if missing; default: %(default)s)")
-    d.add_argument("--frames", type=int, default=24, help="frames in the orbit (default: %(default)s)")
-    n = sub.add_parser("novel-view", parents=[common], help="novel views of your image: one PNG per view and a grid",
-                       description="Novel views of IMAGE (any size or mode; resized to the model's 64x64 with a note). Its "
-                                   "camera comes from an EG3D-style dataset.json (--camera), looked up by the image's file "
-                                   "name; without one the photo is taken as frontal.")
-    n.add_argument("image", metavar="IMAGE", help="the photo (PNG, JPEG, ...)")
-    n.add_argument("--camera", metavar="JSON", help="EG3D dataset.json holding IMAGE's 25-number camera label")
-    n.add_argument("--yaw", type=float, action="append", metavar="DEG",
-                   help="target yaw in degrees, repeatable (--yaw -30 --yaw 30); default: -40, -20, 20, 40")
-    n.add_argument("--pitch", type=float, action="append", metavar="DEG",
-                   help="target pitch in degrees: one for all views, or one per --yaw (default 0)")
-    n.add_argument("--out", default="warpgan_out", help="folder to write into (default: %(default)s)")
-    b = sub.add_parser("bench", parents=[common], help="the evaluation table: every method vs the exact novel views",
-                       description="Score encoder-only, W and W+ optimisation, PTI, the hybrid warp (with and without the "
-                                   "mirror) and WarpGAN on the same held-out world heads against their exact novel views at "
-                                   "yaw ±20°, ±40°, ±60°: PSNR and SSIM on the whole image and on the co-visible, hole and "
-                                   "background regions (LPIPS where its weights are present), an orbit's consistency, seconds "
-                                   "per view, and WarpGAN's paired bootstrap intervals against each method. W, W+ and PTI "
-                                   "take about a minute a head on 2 CPU cores: --full gives them more heads.")
-    b.add_argument("--json", metavar="FILE", help="also write the result as JSON: means, per-head scores, intervals")
-    b.add_argument("--full", action="store_true", help="the notebook's run: %d heads, %d for the slow methods" % BENCH_HEADS["full"])
-    b.add_argument("--heads", type=int, help="held-out heads for the fast methods (default %d)" % BENCH_HEADS["default"][0])
-    b.add_argument("--slow-heads", type=int, help="the first heads, of the same ones, for W, W+ and PTI "
-                                                  "(default %d)" % BENCH_HEADS["default"][1])
+    _demo_command(sub, common)
+    _novel_view_command(sub, common)
+    _bench_command(sub, common)
     return p
 
+# %% ../nbs/11_cli.ipynb #4409f4f0
 def main(argv=None) -> int:
     "Entry point of the `warpgan` command; returns the exit code (2 on bad input)."
     parser = build_parser()

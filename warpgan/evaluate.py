@@ -22,7 +22,7 @@ from .svinet import baseline_views, encode, gan_view, svinet_inputs
 from .warping import covisible, hybrid
 from .world import HELDOUT_SEED, render_heads, sample_cameras, sample_heads
 
-# %% ../nbs/10_evaluation.ipynb #d464f8b4
+# %% ../nbs/10_evaluation.ipynb #6dda1bba
 METHODS = ("encoder", "w", "w+", "pti", "hybrid", "hybrid_sym", "warpgan")
 SLOW_METHODS = ("w", "w+", "pti")                    # per-image optimisation: run on the first `slow_heads` heads only
 YAWS = (-60, -40, -20, 20, 40, 60)
@@ -66,6 +66,7 @@ def orbit_consistency(frames, exact) -> list:
     d, e = ((frames.clamp(-1, 1) + 1) / 2).diff(dim=1), ((exact + 1) / 2).diff(dim=1)
     return (10 * torch.log10(1 / (d - e).square().mean((1, 2, 3, 4)).clamp_min(1e-10))).tolist()
 
+# %% ../nbs/10_evaluation.ipynb #5f687eab
 def paired_bootstrap(a, b, n_boot: int = 2000, seed: int = 0) -> dict:
     "Mean of `a − b` over paired heads and its percentile-bootstrap 95 % interval."
     d = torch.as_tensor(a, dtype=torch.float64) - torch.as_tensor(b, dtype=torch.float64)[:len(a)]
@@ -73,7 +74,7 @@ def paired_bootstrap(a, b, n_boot: int = 2000, seed: int = 0) -> dict:
     means = d[rows].mean(1)
     return {"mean": d.mean().item(), "lo": means.quantile(0.025).item(), "hi": means.quantile(0.975).item(), "heads": len(d)}
 
-# %% ../nbs/10_evaluation.ipynb #4429ac15
+# %% ../nbs/10_evaluation.ipynb #b2686b84
 def _timed(f):
     t = time.time(); out = f(); return out, time.time() - t
 
@@ -99,6 +100,7 @@ def _fast_methods(wg: WarpGAN, truth: dict, lp) -> dict:
         res[m]["invert_seconds"] = t_inv / n
     return res
 
+# %% ../nbs/10_evaluation.ipynb #6f0749f2
 def _slow_methods(wg: WarpGAN, truth: dict, lp, steps: int, tune_steps: int, progress: bool) -> dict:
     "W and W+ optimisation (batched) and PTI (one tuned generator per head from the W run's pivot)."
     n, G = len(truth["photo"]), wg.G
@@ -142,6 +144,7 @@ def summarise(scores: dict) -> dict:
                     "regions": {r: {"psnr": mean(v["psnr"][r]), "ssim": mean(v["ssim"][r])} for r in REGIONS[1:]}}
                 for y, v in s["yaws"].items()} for m, s in scores.items()}
 
+# %% ../nbs/10_evaluation.ipynb #944797d6
 def benchmark(wg: WarpGAN = None, heads: int = 32, slow_heads: int = 8, yaws=YAWS, steps: int = 300, tune_steps: int = 100,
               progress: bool = True) -> dict:
     "Every method on the same held-out heads (the slow ones on the first `slow_heads`): per-head scores, their means, paired intervals."

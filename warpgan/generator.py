@@ -138,7 +138,7 @@ def modulated_conv2d(x, weight, styles, up=1, down=1, resample_filter=None, demo
         x = x * d[:, :, None, None].to(x.dtype)
     return x
 
-# %% ../nbs/02_generator.ipynb #3d634370
+# %% ../nbs/02_generator.ipynb #203c6ba4
 def random_on(device, shape, generator=None, normal=False) -> torch.Tensor:
     "Uniform (or standard normal) samples on `device`, drawn where `generator` lives: a seeded CPU generator also drives a GPU run."
     draw = torch.randn if normal else torch.rand
@@ -161,6 +161,7 @@ def bias_act(x, b, act="linear", clamp=None):
         x = F.leaky_relu_(x.mul_(math.sqrt(2)), 0.2)
     return x if clamp is None else x.clamp_(-clamp, clamp)
 
+# %% ../nbs/02_generator.ipynb #cad0f194
 class SynthesisLayer(nn.Module):
     "Modulated 3×3 conv + noise + bias + lrelu (EG3D/StyleGAN2 names: affine, weight, bias, noise_const, noise_strength)."
     def __init__(self, in_channels, out_channels, w_dim, resolution, up=1, use_noise=True, kernel_size=3, conv_clamp=None):
@@ -359,7 +360,7 @@ class SuperResolution(nn.Module):
             x, rgb = getattr(self, f"block{i}")(x, rgb, ws, noise_mode, generator)
         return rgb
 
-# %% ../nbs/02_generator.ipynb #035cdf91
+# %% ../nbs/02_generator.ipynb #b21c2fec
 CONFIGS = {
     "ffhq512": dict(z_dim=512, w_dim=512, c_dim=25, img_resolution=512, plane_resolution=256, plane_channels=32,
                     channel_base=32768, channel_max=512, mapping_layers=2, decoder_hidden=64, planes="eg3d",
@@ -380,6 +381,7 @@ def check_latent(x, name):
         raise ValueError(f"{name}: expected a non-empty float tensor, got {len(x)} rows of dtype {x.dtype}")
     check_finite(x, name)
 
+# %% ../nbs/02_generator.ipynb #7a137f85
 class TriPlaneGenerator(nn.Module):
     "EG3D's tri-plane generator: `forward(z, c)` and `synthesis(ws, c)` return `image`, `image_raw`, `image_depth`."
     def __init__(self, config: dict):

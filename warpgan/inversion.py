@@ -28,7 +28,7 @@ from .core import atomic_save, batch_from, distributed_rank, frozen, resize_raw,
 from .generator import TriPlaneGenerator
 from .world import BACKGROUND
 
-# %% ../nbs/04_inversion.ipynb #a15e7e37
+# %% ../nbs/04_inversion.ipynb #44cf60f1
 def as_bchw(image) -> torch.Tensor:
     "A tensor `(B, C, H, W)` in [-1, 1] from a tensor (any of CHW/BCHW) or a uint8 array (HW, HWC, BHWC)."
     if isinstance(image, np.ndarray):
@@ -51,6 +51,7 @@ def as_bchw(image) -> torch.Tensor:
         raise ValueError("image: expected at least one image, got an empty batch")
     return t
 
+# %% ../nbs/04_inversion.ipynb #14d4f08f
 def prepare_image(image, resolution: int = 64) -> torch.Tensor:
     "The generator's input convention `(B, 3, R, R)` in [-1, 1]: grey/RGBA converted, other square sizes resized."
     t = as_bchw(image)
@@ -201,7 +202,7 @@ def pti(G: TriPlaneGenerator, image, c, pivot_steps: int = 300, tune_steps: int 
     result.seconds += pivot.seconds if given_pivot else 0.0     # a given pivot's time still counts
     return result
 
-# %% ../nbs/04_inversion.ipynb #bd7d755d
+# %% ../nbs/04_inversion.ipynb #6ebb5553
 class _ResDown(nn.Module):
     "Pre-activation residual block halving the resolution."
     def __init__(self, cin, cout):
@@ -241,6 +242,7 @@ class Encoder(nn.Module):
                for head, (lvl, n) in zip(self.heads, self.groups)]
         return torch.cat(out, 1)
 
+# %% ../nbs/04_inversion.ipynb #5589360d
 def invert_encoder(E: Encoder, G: TriPlaneGenerator, image, c) -> Inversion:
     "One forward pass: w+ = w_avg + E(image), rendered at cameras `c`."
     t0 = time.time()

@@ -12,13 +12,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from fastcore.basics import patch
 
 from .camera import camera_label, orbit_pose, prepare_label, read_dataset_json
 from .generator import TriPlaneGenerator
 from .inversion import Encoder, prepare_image
 from .svinet import SVINet, baseline_views, encode, gan_view, svinet_inputs
 
-# %% ../nbs/09_pipeline.ipynb #ea62483b
+# %% ../nbs/09_pipeline.ipynb #bacea606
 def read_image(image) -> torch.Tensor:
     "A file path, PIL image, uint8 array or tensor → `(B, C, H, W)` in [-1, 1] (not yet resized)."
     as_array = lambda im: np.array(im.convert("RGBA" if im.mode in ("RGBA", "LA", "P") else "RGB" if im.mode != "L" else "L"))
@@ -51,6 +52,7 @@ def camera(yaw: float = 0.0, pitch: float = 0.0) -> torch.Tensor:
         raise ValueError(f"pitch: expected a value within ±89°, got {pitch}")
     return camera_label(orbit_pose(float(yaw), float(pitch)))
 
+# %% ../nbs/09_pipeline.ipynb #3099e579
 def read_camera(c, image=None) -> torch.Tensor:
     "A camera label from a label (tensor/list), a `(yaw, pitch)` pair, or a `dataset.json` path (looked up by `image`'s file name)."
     if isinstance(c, (str, Path)):
@@ -69,7 +71,7 @@ def read_camera(c, image=None) -> torch.Tensor:
         return camera(*c)
     return c
 
-# %% ../nbs/09_pipeline.ipynb #3d227cd9
+# %% ../nbs/09_pipeline.ipynb #d824aae3
 @dataclass
 class Source:
     "An inverted photo: the photo at the model's size, its camera, the encoder's w+, the GAN's source render and along-ray depth."
@@ -80,6 +82,7 @@ class Source:
     depth: torch.Tensor       # (B, 1, r, r) along-ray, +inf where the render is transparent
     seconds: float
 
+# %% ../nbs/09_pipeline.ipynb #88aaabcf
 class WarpGAN:
     "Generator, encoder and SVINet together: `invert` a photo once, then `novel_view` / `orbit` it."
     def __init__(self, G: TriPlaneGenerator, E: Encoder, net: SVINet, backend: str = "torch"):
@@ -104,28 +107,31 @@ class WarpGAN:
         ws, gan, depth = encode(self.G, self.E, photo, c)
         return Source(photo, c, ws, gan, depth, time.time() - t0)
 
-    @torch.no_grad()
-    def novel_view(self, src: Source, c_new) -> dict:
-        "The view from `c_new` (label or (yaw, pitch)): `image` (WarpGAN), `gan` (encoder-only), warps, masks, hybrids, seconds."
-        t0 = time.time()
-        if not isinstance(src, Source):
-            raise ValueError(f"src: expected the Source that `invert` returns, got {type(src).__name__}")
-        c_new = prepare_label(read_camera(c_new), len(src.photo), "c_new").to(self.device)
-        gan = gan_view(self.G, src.ws, c_new)
-        x = svinet_inputs(src.photo, src.depth, src.c, c_new, gan, self.backend)
-        image = self.net(x["main"], x["mirror"], src.ws).clamp(-1, 1)
-        b = baseline_views(x)
-        return {"image": image, "gan": gan, "warped": x["warped"], "mask": x["mask"],
-                "warped_sym": x["warped_sym"], "mask_sym": x["mask_sym"], "hybrid": b["hybrid"],
-                "hybrid_sym": b["hybrid_sym"], "seconds": time.time() - t0}
+# %% ../nbs/09_pipeline.ipynb #92c8d7eb
+@patch
+@torch.no_grad()
+def novel_view(self: WarpGAN, src: Source, c_new) -> dict:
+    "The view from `c_new` (label or (yaw, pitch)): `image` (WarpGAN), `gan` (encoder-only), warps, masks, hybrids, seconds."
+    t0 = time.time()
+    if not isinstance(src, Source):
+        raise ValueError(f"src: expected the Source that `invert` returns, got {type(src).__name__}")
+    c_new = prepare_label(read_camera(c_new), len(src.photo), "c_new").to(self.device)
+    gan = gan_view(self.G, src.ws, c_new)
+    x = svinet_inputs(src.photo, src.depth, src.c, c_new, gan, self.backend)
+    image = self.net(x["main"], x["mirror"], src.ws).clamp(-1, 1)
+    b = baseline_views(x)
+    return {"image": image, "gan": gan, "warped": x["warped"], "mask": x["mask"],
+            "warped_sym": x["warped_sym"], "mask_sym": x["mask_sym"], "hybrid": b["hybrid"],
+            "hybrid_sym": b["hybrid_sym"], "seconds": time.time() - t0}
 
-    def orbit(self, src: Source, n_frames: int = 24, yaw: float = 40.0, pitch: float = 10.0, progress: bool = False) -> torch.Tensor:
-        "WarpGAN frames `(n_frames, 3, R, R)` of the first photo along a loop: yaw ±`yaw`°, pitch ±`pitch`°."
-        if int(n_frames) != n_frames or n_frames < 1:
-            raise ValueError(f"n_frames: expected a positive integer, got {n_frames}")
-        from tqdm.auto import tqdm
-        one = Source(src.photo[:1], src.c[:1], src.ws[:1], src.gan[:1], src.depth[:1], src.seconds)
-        t = torch.arange(n_frames) / n_frames
-        yaws, pitches = yaw * torch.sin(2 * math.pi * t), pitch * torch.cos(2 * math.pi * t)
-        return torch.cat([self.novel_view(one, camera(float(a), float(b)))["image"]
-                          for a, b in tqdm(list(zip(yaws, pitches)), desc="orbit", disable=not progress)])
+@patch
+def orbit(self: WarpGAN, src: Source, n_frames: int = 24, yaw: float = 40.0, pitch: float = 10.0, progress: bool = False) -> torch.Tensor:
+    "WarpGAN frames `(n_frames, 3, R, R)` of the first photo along a loop: yaw ±`yaw`°, pitch ±`pitch`°."
+    if int(n_frames) != n_frames or n_frames < 1:
+        raise ValueError(f"n_frames: expected a positive integer, got {n_frames}")
+    from tqdm.auto import tqdm
+    one = Source(src.photo[:1], src.c[:1], src.ws[:1], src.gan[:1], src.depth[:1], src.seconds)
+    t = torch.arange(n_frames) / n_frames
+    yaws, pitches = yaw * torch.sin(2 * math.pi * t), pitch * torch.cos(2 * math.pi * t)
+    return torch.cat([self.novel_view(one, camera(float(a), float(b)))["image"]
+                      for a, b in tqdm(list(zip(yaws, pitches)), desc="orbit", disable=not progress)])

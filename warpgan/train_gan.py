@@ -66,7 +66,7 @@ def render_dataset(n_ids: int, views: int, seed: int = 0, resolution: int = 64, 
     bar.close()
     return data
 
-# %% ../nbs/03_train_generator.ipynb #175a7f14
+# %% ../nbs/03_train_generator.ipynb #5dc65710
 class Conv2dLayer(nn.Module):
     "StyleGAN's convolution with equalised learning rate (N(0, 1) weights scaled by 1/√fan-in at run time), optional lrelu."
     def __init__(self, cin, cout, k=3, bias=True, activation="lrelu"):
@@ -91,6 +91,7 @@ class DiscriminatorBlock(nn.Module):
         x = F.avg_pool2d(self.conv1(self.conv0(x)), 2)
         return (x + y) / math.sqrt(2)
 
+# %% ../nbs/03_train_generator.ipynb #6c95634a
 class DualDiscriminator(nn.Module):
     "Pose-conditioned dual discriminator: (image, raw image, label c) → one logit per sample."
     def __init__(self, img_resolution=64, c_dim=25, channels=(32, 64, 128, 128, 128), cmap_dim=64, mbstd_group=4):

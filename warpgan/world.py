@@ -183,7 +183,7 @@ def sample_heads(n: int, seed: int = 0, asymmetry: bool = True) -> Heads:
     u = torch.stack([torch.rand(N_UNIFORMS, generator=torch.Generator().manual_seed(s)) for s in seeds])
     return Heads(_head_params(u, bool(asymmetry)), seeds, bool(asymmetry))
 
-# %% ../nbs/01_world.ipynb #4aabf3b7
+# %% ../nbs/01_world.ipynb #23b32bf7
 def head_sdf(p, h: dict, colour: bool = False):
     "Signed distance (and, with `colour`, albedo in [0, 1]) of heads `h` (per-point parameters) at world points `p` `(M, 3)`."
     box = sd_box(p, torch.zeros(3, device=p.device), torch.full((3,), BOX, device=p.device))
@@ -214,6 +214,7 @@ def head_sdf(p, h: dict, colour: bool = False):
     d = torch.maximum(d * HEAD_SCALE, box)
     return (d, c) if colour else d
 
+# %% ../nbs/01_world.ipynb #d4e46992
 def _hair_sdf(p, h):
     "The hair: a shell above the hairline, long-hair slab, bun, beard, parting groove."
     x, y, z = p.unbind(-1)
@@ -275,7 +276,7 @@ def sphere_trace(sdf, origins, dirs, steps: int = 160, eps: float = 1e-4, relax:
     hit[active[d[active].abs() < graze]] = True
     return t, hit
 
-# %% ../nbs/01_world.ipynb #5c7a3a65
+# %% ../nbs/01_world.ipynb #02f4cb4b
 def _shade(p, h, albedo):
     "Ambient + Lambert shading from each head's key light, from SDF normals by central differences."
     e = 5e-4
@@ -291,6 +292,7 @@ def _check_resolution(resolution):
         raise ValueError(f"resolution: expected an integer between 4 and 2048, got {resolution}")
     return int(resolution)
 
+# %% ../nbs/01_world.ipynb #a91bfcd1
 def render_heads(heads: Heads, c, resolution: int = 64, supersample: int = 2) -> dict:
     "Exact renders of `heads` in cameras `c` `(n or 1, 25)`: `image` [-1, 1], along-ray `depth` (+inf off the head), `mask`."
     if not isinstance(heads, Heads):
