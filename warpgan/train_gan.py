@@ -119,7 +119,8 @@ class DualDiscriminator(nn.Module):
         g = min(self.mbstd_group, B)
         while B % g:
             g -= 1
-        std = x.reshape(g, -1, C, H, W).std(dim=0, unbiased=False).mean(dim=[1, 2, 3])   # (B/g,)
+        var = x.reshape(g, -1, C, H, W).var(dim=0, unbiased=False)
+        std = (var + 1e-8).sqrt().mean(dim=[1, 2, 3])    # (B/g,); + 1e-8 as StyleGAN2: R1's ∇∇ finite at std 0
         x = torch.cat((x, std.repeat(g)[:, None, None, None].expand(B, 1, H, W)), 1)
         x = self.out(self.fc(self.conv(x).flatten(1)))
         return (x * self.cmap(c)).sum(1) / math.sqrt(self.cmap_dim)
