@@ -23,7 +23,7 @@ DPI = 72        # dots per inch of every figure
 PANEL = 1.0     # inches per panel: a 64² head at 72 px
 
 def palette_png(fig) -> bytes:
-    "`fig` as a PNG of at most 256 colours (a third of the bytes of a full-colour one, for renders)."
+    "`fig` as a PNG of at most 256 colours (well under half the bytes of a full-colour one, for renders)."
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
     small = io.BytesIO()
