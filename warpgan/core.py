@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['weights_file', 'load_checked', 'shipped_model', 'atomic_path', 'atomic_save', 'frozen', 'distributed_rank',
-           'step_seed', 'batch_from', 'resize_raw']
+           'step_seed', 'data_parallel', 'batch_from', 'resize_raw']
 
 # %% ../nbs/00_core.ipynb #90b2a9d9
 import hashlib
@@ -93,6 +93,13 @@ def step_seed(seed: int, rank: int, step: int) -> int:
         raise ValueError(f"step_seed: rank {rank} or step {step} beyond the 64 ranks × 2²⁶ steps "
                          "it keeps apart")
     return (seed * 1_000_003 + step + rank * 2 ** 26) % 2 ** 32
+
+def data_parallel(module, device, world: int, **kwargs):
+    "`module` under DistributedDataParallel when `world` > 1 (rank 0's weights, averaged gradients)."
+    if world <= 1:
+        return module
+    from torch.nn.parallel import DistributedDataParallel as DDP
+    return DDP(module, [device.index] if device.type == "cuda" else None, **kwargs)
 
 # %% ../nbs/00_core.ipynb #41d8ebe1
 def batch_from(data: dict, idx, device=None) -> dict:

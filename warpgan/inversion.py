@@ -24,7 +24,8 @@ from fastcore.basics import patch
 from tqdm.auto import tqdm
 
 from .camera import check_finite, prepare_label, split_label
-from .core import atomic_save, batch_from, distributed_rank, frozen, resize_raw, shipped_model, step_seed
+from .core import (atomic_save, batch_from, data_parallel, distributed_rank, frozen, resize_raw, shipped_model,
+                          step_seed)
 from .generator import TriPlaneGenerator
 from .world import BACKGROUND
 
@@ -280,6 +281,20 @@ def _encoder_loss(E, G, image, c, w_true, mask, lp, hp):
     loss = parts["image"] + hp["w_reg"] * parts["reg"] + hp["w_latent"] * parts.get("latent", 0.0) + hp.get("w_mask", 0) * parts.get("mask", 0.0)
     return loss, {k: v.item() for k, v in parts.items()}
 
+# %% ../nbs/04_inversion.ipynb #80717524
+def _encoder_batch(G, data, batch: int, step: int, rng, device) -> tuple:
+    "The encoder's batch at `step`: (image, c, true w or None, silhouette or None, kind)."
+    rows = torch.randint(len(data["c"]), (batch,), generator=rng)
+    if step % 2 == 0:                                               # a GAN sample with a known latent
+        c = data["c"][rows].to(device)
+        with torch.no_grad():
+            w_true = G.mapping(torch.randn(batch, G.z_dim, generator=rng).to(device), c)
+            out = G.synthesis(w_true, c, noise_mode="const", generator=rng)
+        return out["image"], c, w_true, render_alpha(out, out["image"].shape[-1]), "gan"
+    b = batch_from(data, rows, device)                              # a world image
+    mask = b["mask"].float() if "mask" in b else None               # photo folders have no silhouette
+    return b["image"], b["c"], None, mask, "world"
+
 # %% ../nbs/04_inversion.ipynb #c20ea28b
 def train_encoder(G: TriPlaneGenerator, data: dict, steps: int, checkpoint=None, batch: int = 8, lr: float = 1e-3,
                   w_lpips: float = 0.8, w_latent: float = 1.0, w_reg: float = 5e-4, seed: int = 0,
@@ -300,10 +315,7 @@ def train_encoder(G: TriPlaneGenerator, data: dict, steps: int, checkpoint=None,
     if checkpoint and checkpoint.exists():
         s = torch.load(checkpoint, map_location="cpu", weights_only=False)
         E.load_state_dict(s["E"]); opt.load_state_dict(s["opt"]); rng.set_state(s["rng"]); state = s["state"]
-    E_ = E
-    if world > 1:                                                   # DDP: rank 0's weights everywhere, averaged gradients
-        from torch.nn.parallel import DistributedDataParallel as DDP
-        E_ = DDP(E, [device.index] if device.type == "cuda" else None)
+    E_ = data_parallel(E, device, world)
     def save():
         if rank: return
         atomic_save({"E": E.state_dict(), "opt": opt.state_dict(), "rng": rng.get_state(), "state": state, "hp": hp},
@@ -316,17 +328,7 @@ def train_encoder(G: TriPlaneGenerator, data: dict, steps: int, checkpoint=None,
         while state["step"] < steps:
             if world > 1:                                           # each rank its own batches, a function of (seed, rank, step)
                 rng.manual_seed(step_seed(seed, rank, state["step"]))
-            rows = torch.randint(len(data["c"]), (batch,), generator=rng)
-            if state["step"] % 2 == 0:                              # a GAN sample with a known latent
-                c = data["c"][rows].to(device)
-                with torch.no_grad():
-                    w_true = G.mapping(torch.randn(batch, G.z_dim, generator=rng).to(device), c)
-                    out = G.synthesis(w_true, c, noise_mode="const", generator=rng)
-                image, mask, kind = out["image"], render_alpha(out, out["image"].shape[-1]), "gan"
-            else:                                                   # a world image
-                b = batch_from(data, rows, device)
-                image, c, w_true, kind = b["image"], b["c"], None, "world"
-                mask = b["mask"].float() if "mask" in b else None      # photo folders have no silhouette
+            image, c, w_true, mask, kind = _encoder_batch(G, data, batch, state["step"], rng, device)
             loss, parts = _encoder_loss(E_, G, image, c, w_true, mask, lp, hp)
             opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
             state["step"] += 1

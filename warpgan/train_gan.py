@@ -23,7 +23,7 @@ from fastcore.imports import IN_NOTEBOOK
 from tqdm.auto import tqdm
 
 from .camera import camera_label, orbit_pose
-from .core import atomic_save, batch_from, distributed_rank, resize_raw, step_seed
+from .core import atomic_save, batch_from, data_parallel, distributed_rank, resize_raw, step_seed
 from .generator import CONFIGS, FullyConnectedLayer, SynthesisLayer, TriPlaneGenerator
 from .world import HELDOUT_SEED, render_heads, sample_camera_angles, sample_heads
 
@@ -206,11 +206,9 @@ class Trainer:
         latents = torch.randn(n_ids, self.G.z_dim, generator=torch.Generator().manual_seed(seed + 2))
         self.gen = GeneratorWithLatents(self.G, latents.to(self.device))
         self.latents = self.gen.latents.requires_grad_(n_ids > 0)
-        self.gen_, self.D_ = self.gen, self.D
-        if self.world > 1:        # DDP: rank 0's weights everywhere, gradients averaged (the latent table sits out GAN steps)
-            from torch.nn.parallel import DistributedDataParallel as DDP
-            ids = [self.device.index] if self.device.type == "cuda" else None
-            self.gen_, self.D_ = DDP(self.gen, ids, find_unused_parameters=n_ids > 0), DDP(self.D, ids)
+        # under DDP the latent table sits out GAN steps: unused parameters are expected
+        self.gen_ = data_parallel(self.gen, self.device, self.world, find_unused_parameters=n_ids > 0)
+        self.D_ = data_parallel(self.D, self.device, self.world)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=lr_g, betas=(0.0, 0.99), eps=1e-8)
         k = r1_every / (r1_every + 1) if lazy_adam else 1.0    # StyleGAN2's lazy-regularisation correction of D's Adam
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=lr_d * k, betas=(0.0, 0.99 ** k), eps=1e-8)

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from .camera import camera_label, orbit_pose
 from .generator import TriPlaneGenerator
-from .core import atomic_save, batch_from, distributed_rank, frozen, step_seed
+from .core import atomic_save, batch_from, data_parallel, distributed_rank, frozen, step_seed
 from .inversion import Encoder
 from .losses import (d_adversarial, feature_matching, g_adversarial, l1, latent_consistency, perceptual, r1)
 from .svinet import PatchDiscriminator, SVINet, encode, gan_view, svinet_inputs
@@ -172,6 +172,18 @@ def _d_loss(D_, b, pred, novel, cfg):
     logits_real, logits_fake = D_(torch.cat([real, fakes])).split([len(real), len(fakes)])   # one D pass (one DDP reduction)
     return d_adversarial(logits_real, logits_fake) + r1(logits_real, real, cfg.r1_gamma)
 
+# %% ../nbs/08_train_svinet.ipynb #e39d25cb
+def _resume_svinet(checkpoint, cfg: SVINetConfig, parts: dict) -> dict:
+    "Load `parts` (networks, optimisers) from `checkpoint` if it exists; the run's state (a new one if not)."
+    if not (checkpoint and checkpoint.exists()):
+        return {"step": 0, "log": [], "seconds": 0.0}
+    s = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    if {**s["cfg"], "steps": cfg.steps} != asdict(cfg):             # a run may be extended, not changed
+        raise ValueError(f"checkpoint: {checkpoint} was written with another configuration: {s['cfg']}")
+    for k, m in parts.items():
+        m.load_state_dict(s[k])
+    return s["state"]
+
 # %% ../nbs/08_train_svinet.ipynb #34905142
 def train_svinet(G: TriPlaneGenerator, E: Encoder, data: dict, pool: dict, cfg: SVINetConfig = SVINetConfig(), checkpoint=None,
                  every_s: float = 300.0, keep: tuple = (), log_every: int = 10, progress: bool = True, architecture: dict = None,
@@ -184,20 +196,9 @@ def train_svinet(G: TriPlaneGenerator, E: Encoder, data: dict, pool: dict, cfg: 
     D = (PatchDiscriminator(discriminator) if discriminator else PatchDiscriminator()).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=(0.9, 0.999))
-    state = {"step": 0, "log": [], "seconds": 0.0}
     checkpoint = Path(checkpoint) if checkpoint else None
-    if checkpoint and checkpoint.exists():
-        s = torch.load(checkpoint, map_location="cpu", weights_only=False)
-        if {**s["cfg"], "steps": cfg.steps} != asdict(cfg):             # a run may be extended, not changed
-            raise ValueError(f"checkpoint: {checkpoint} was written with another configuration: {s['cfg']}")
-        for m, k in ((net, "net"), (D, "D"), (opt, "opt"), (opt_d, "opt_d")):
-            m.load_state_dict(s[k])
-        state = s["state"]
-    net_, D_ = net, D
-    if world > 1:                                                    # every rank draws its own batches; DDP averages gradients
-        from torch.nn.parallel import DistributedDataParallel as DDP
-        ids = [device.index] if device.type == "cuda" else None
-        net_, D_ = DDP(net, ids), DDP(D, ids)
+    state = _resume_svinet(checkpoint, cfg, {"net": net, "D": D, "opt": opt, "opt_d": opt_d})
+    net_, D_ = data_parallel(net, device, world), data_parallel(D, device, world)   # every rank its own batches
     def save(path=checkpoint, full=True):
         if rank: return
         body = {"net": net.state_dict(), "D": D.state_dict(), "opt": opt.state_dict(), "opt_d": opt_d.state_dict(),
