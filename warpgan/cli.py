@@ -11,7 +11,6 @@ __all__ = ['DEMO_SEED', 'DEMO_YAW', 'DEMO_PITCH', 'DEMO_RES', 'MAX_FRAMES', 'BEN
 import argparse
 import json
 import math
-import os
 import signal
 import sys
 import tempfile

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .core import atomic_save
 from .generator import TriPlaneGenerator
 
 # %% ../nbs/12_eg3d_checkpoints.ipynb #1368c83a
@@ -177,10 +178,8 @@ def eg3d_generator(path, config: str = "ffhq512", key: str = "G_ema", planes: st
 def convert_eg3d(src, dst, key: str = "G_ema") -> Path:
     "Convert an EG3D `.pkl` to a plain `.pt` state dict (`{key: state dict, 'rendering_kwargs': ...}`) that `torch.load(weights_only=True)` reads."
     sd, rendering = eg3d_state_dict(src, key)
-    dst = Path(dst)
     safe = {k: v for k, v in rendering.items() if isinstance(v, (int, float, bool, str))}
-    torch.save({key: sd, "rendering_kwargs": safe}, dst)
-    return dst
+    return atomic_save({key: sd, "rendering_kwargs": safe}, dst)
 
 # %% ../nbs/12_eg3d_checkpoints.ipynb #fa33fb6f
 def eg3d_style_pickle(nets: dict, module_src: str = "# the defining module's source would be here\n") -> bytes:

@@ -377,9 +377,7 @@ def slim_checkpoint(src, dst) -> Path:
     half = lambda d: {k: (v.half() if v.is_floating_point() else v) for k, v in d.items()}
     slim = {k: s[k] for k in ("hp", "nimg", "step", "log", "rng")}
     slim.update(G=half(s["G"]), G_ema=half(s["G_ema"]), D=half(s["D"]), latents=s["latents"].half())
-    dst = Path(dst)
-    torch.save(slim, dst)
-    return dst
+    return atomic_save(slim, dst)
 
 def train_generator(data: dict, stage: str, steps: int, checkpoint=None, every_s: float = 300.0,
                     log_every: int = 10, eval_every: int = 100, progress: bool = True, **hp) -> Trainer:

@@ -75,7 +75,7 @@ POOL_FORMAT = 2          # 2: frontal-conditioned ψ 0.7 synthetic pairs; each w
 
 def render_pool(G, E, data: dict, n_synthetic: int, seed: int = 0, path=None, chunk: int = 32, progress: bool = True) -> dict:
     "Every GAN render SVINet's training needs, made once (G and E are frozen): `n_synthetic` pairs and each world image's reverse-warp renders."
-    device = next(G.parameters()).device                            # rendered where G lives, kept on the CPU
+    device = next(G.parameters()).device                            # rendered where G lives, checkpointed on the CPU
     path = Path(path) if path else None
     meta = [n_synthetic, seed, len(data["c"]), POOL_FORMAT]
     pool = torch.load(path, weights_only=False) if path and path.exists() else None
@@ -197,12 +197,13 @@ def train_svinet(G: TriPlaneGenerator, E: Encoder, data: dict, pool: dict, cfg: 
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=(0.9, 0.999))
     checkpoint = Path(checkpoint) if checkpoint else None
-    state = _resume_svinet(checkpoint, cfg, {"net": net, "D": D, "opt": opt, "opt_d": opt_d})
+    checkpointed = {"net": net, "D": D, "opt": opt, "opt_d": opt_d}           # what a checkpoint holds
+    state = _resume_svinet(checkpoint, cfg, checkpointed)
     net_, D_ = data_parallel(net, device, world), data_parallel(D, device, world)   # every rank its own batches
     def save(path=checkpoint, full=True):
         if rank: return
-        body = {"net": net.state_dict(), "D": D.state_dict(), "opt": opt.state_dict(), "opt_d": opt_d.state_dict(),
-                "state": state, "cfg": asdict(cfg)} if full else {"net": net.state_dict(), "step": state["step"]}
+        body = ({**{k: m.state_dict() for k, m in checkpointed.items()}, "state": state, "cfg": asdict(cfg)} if full
+                else {"net": net.state_dict(), "step": state["step"]})
         atomic_save(body, path)
     last, t0 = time.time(), time.time() - state["seconds"]
     bar = tqdm(total=cfg.steps, initial=min(state["step"], cfg.steps), desc="training SVINet", disable=not progress or rank > 0)
