@@ -213,14 +213,14 @@ def rays(c, R):
     return torch.stack([o for o, _ in out]), torch.stack([d for _, d in out])
 
 
-def render(G, pl, c, R, generator):
+def render(G, pl, c, R, rng):
     "Two-pass volume rendering of planes `pl` in cameras `c` at R²; the jitter and the importance draws come from `generator`."
     o = G.rendering_kwargs
     N, Ni = o["depth_resolution"], o["depth_resolution_importance"]
     origins, dirs = rays(c, R)
     B, M = origins.shape[:2]
     base = torch.linspace(o["ray_start"], o["ray_end"], N, dtype=D).reshape(1, 1, N, 1)
-    d0 = base + torch.rand(B, M, N, 1, generator=generator).to(D) * (o["ray_end"] - o["ray_start"]) / (N - 1)
+    d0 = base + torch.rand(B, M, N, 1, generator=rng).to(D) * (o["ray_end"] - o["ray_start"]) / (N - 1)
     coords = PLANE_COORDS[G.planes]
 
     def evaluate(d):
@@ -235,7 +235,7 @@ def render(G, pl, c, R, generator):
 
     s0, f0 = evaluate(d0)
     _, _, w0 = march(f0, s0, d0, o["white_back"])
-    u = torch.rand(B * M, Ni, generator=generator).to(D)
+    u = torch.rand(B * M, Ni, generator=rng).to(D)
     d1 = importance(d0.reshape(B * M, N, 1), w0.reshape(B * M, N - 1, 1), u).reshape(B, M, Ni, 1)
     s1, f1 = evaluate(d1)
     d, order = torch.sort(torch.cat([d0, d1], 2), 2)

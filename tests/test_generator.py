@@ -36,8 +36,8 @@ def test_tiny_forward_is_seeded_and_shaped():
     c = sample_cameras(2, 0)
     z = torch.randn(2, G.z_dim, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
-        a = G(z, c, generator=torch.Generator().manual_seed(3))
-        b = G(z, c, generator=torch.Generator().manual_seed(3))
+        a = G(z, c, rng=torch.Generator().manual_seed(3))
+        b = G(z, c, rng=torch.Generator().manual_seed(3))
     assert torch.equal(a["image"], b["image"]) and torch.equal(a["image_depth"], b["image_depth"])
     assert a["image"].shape == (2, 3, 64, 64) and a["image_raw"].shape == (2, 3, 32, 32)
     assert a["image_depth"].shape == (2, 1, 32, 32)

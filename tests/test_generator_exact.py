@@ -73,7 +73,7 @@ def test_every_stage_matches_the_reference(name, batch, R, planes):
     z, c = torch.randn(batch, G.z_dim, generator=torch.Generator().manual_seed(1)), cameras(batch)
     with torch.no_grad():
         ws = G.mapping(z, c)
-        ours = dict(G.synthesis(ws, c, neural_rendering_resolution=R, generator=torch.Generator().manual_seed(0),
+        ours = dict(G.synthesis(ws, c, neural_rendering_resolution=R, rng=torch.Generator().manual_seed(0),
                                 return_planes=True), ws=ws)
         expect = ref.generator_stages(G, z, c, R, seed=0)
         layers = ref.layer_table(G, ws)
@@ -88,7 +88,7 @@ def test_eval_renders_are_bit_reproducible_and_seedable():
     z, c = torch.randn(2, G.z_dim, generator=torch.Generator().manual_seed(0)), cameras(2)
     with torch.no_grad():
         a, b = G(z, c), G(z, c)
-        other = G(z, c, generator=torch.Generator().manual_seed(5))
+        other = G(z, c, rng=torch.Generator().manual_seed(5))
         noisy = [G(z, c, noise_mode="random")["image"] for _ in range(2)]
     for k in ("image", "image_raw", "image_depth"):
         assert torch.equal(a[k], b[k]), k

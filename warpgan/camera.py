@@ -28,19 +28,22 @@ def as_tensor(x, name: str, dtype=torch.float32, device=None) -> torch.Tensor:
     try:
         t = torch.as_tensor(x, dtype=dtype, device=device)
     except (TypeError, ValueError, RuntimeError) as e:
-        raise ValueError(f"{name}: expected numbers convertible to a tensor, got {type(x).__name__}") from e
+        raise ValueError(
+            f"{name}: expected numbers convertible to a tensor, got {type(x).__name__}") from e
     return t
 
 def check_finite(x: torch.Tensor, name: str):
     "Raise `ValueError` naming `name` if `x` holds NaN or inf."
     if not torch.isfinite(x).all():
-        raise ValueError(f"{name}: expected finite values, found {int((~torch.isfinite(x)).sum())} NaN/inf")
+        raise ValueError(f"{name}: expected finite values, found {int((~torch.isfinite(x)).sum())} "
+                         "NaN/inf")
 
 def check_cam2world(cam2world, name: str = "cam2world", atol: float = 2e-3) -> torch.Tensor:
     "Validate a `(B, 4, 4)` rigid camera-to-world transform and return it as a float tensor."
     m = as_tensor(cam2world, name)
     if m.ndim != 3 or m.shape[1:] != (4, 4):
-        raise ValueError(f"{name}: expected a (B, 4, 4) camera-to-world tensor, got shape {tuple(m.shape)}")
+        raise ValueError(f"{name}: expected a (B, 4, 4) camera-to-world tensor, got shape "
+                         f"{tuple(m.shape)}")
     check_finite(m, name)
     bottom = torch.tensor([0.0, 0.0, 0.0, 1.0], device=m.device)
     if (m[:, 3] - bottom).abs().max() > atol:
@@ -58,7 +61,8 @@ def check_intrinsics(intrinsics, name: str = "intrinsics") -> torch.Tensor:
     k = as_tensor(intrinsics, name)
     if k.ndim == 2: k = k[None]
     if k.ndim != 3 or k.shape[1:] != (3, 3):
-        raise ValueError(f"{name}: expected (3, 3) or (B, 3, 3) normalised intrinsics, got shape {tuple(k.shape)}")
+        raise ValueError(f"{name}: expected (3, 3) or (B, 3, 3) normalised intrinsics, got shape "
+                         f"{tuple(k.shape)}")
     check_finite(k, name)
     if (k[:, 0, 0] <= 0).any() or (k[:, 1, 1] <= 0).any():
         raise ValueError(f"{name}: focal lengths (entries (0,0) and (1,1)) must be positive")
@@ -113,7 +117,8 @@ def camera_label(cam2world, intrinsics=None) -> torch.Tensor:
     m = check_cam2world(cam2world)
     k = check_intrinsics(fov_to_intrinsics() if intrinsics is None else intrinsics).to(m.device)
     if len(k) not in (1, len(m)):
-        raise ValueError(f"intrinsics: expected 1 or {len(m)} matrices to match cam2world, got {len(k)}")
+        raise ValueError(f"intrinsics: expected 1 or {len(m)} matrices to match cam2world, got "
+                         f"{len(k)}")
     return torch.cat((m.reshape(len(m), 16), k.expand(len(m), 3, 3).reshape(len(m), 9)), dim=1)
 
 def split_label(c, name: str = "c") -> tuple:
@@ -121,7 +126,8 @@ def split_label(c, name: str = "c") -> tuple:
     c = as_tensor(c, name)
     if c.ndim == 1 and c.shape[0] == 25: c = c[None]
     if c.ndim != 2 or c.shape[1] != 25:
-        raise ValueError(f"{name}: expected a (B, 25) camera label (16 cam2world + 9 intrinsics), got shape {tuple(c.shape)}")
+        raise ValueError(f"{name}: expected a (B, 25) camera label (16 cam2world + 9 intrinsics), "
+                         f"got shape {tuple(c.shape)}")
     return check_cam2world(c[:, :16].reshape(-1, 4, 4), f"{name} (cam2world part)"), \
            check_intrinsics(c[:, 16:].reshape(-1, 3, 3), f"{name} (intrinsics part)")
 
@@ -133,7 +139,8 @@ def prepare_label(c, batch: int, name: str = "c") -> torch.Tensor:
     if len(c) == 1 and batch > 1:
         c = c.expand(batch, -1)
     if len(c) != batch:
-        raise ValueError(f"{name}: expected {batch} camera labels to match the images, got {len(c)}")
+        raise ValueError(
+            f"{name}: expected {batch} camera labels to match the images, got {len(c)}")
     return c
 
 # %% ../nbs/00_camera.ipynb #d12c34dc
@@ -145,7 +152,8 @@ def read_dataset_json(path) -> dict:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ValueError(f"{path}: cannot read an EG3D dataset.json ({e})") from e
     except RecursionError:
-        raise ValueError(f"{path}: cannot read an EG3D dataset.json (nested too deeply to be one)") from None
+        raise ValueError(
+            f"{path}: cannot read an EG3D dataset.json (nested too deeply to be one)") from None
     labels = data.get("labels") if isinstance(data, dict) else None
     if not isinstance(labels, list):
         raise ValueError(f"{path}: expected {{\"labels\": [[file name, [25 numbers]], ...]}}")
@@ -191,7 +199,8 @@ def unproject(depth, cam2world, intrinsics) -> torch.Tensor:
     "Lift an along-ray depth map `(B, 1, R, R)` to world points `(B, R*R, 3)`, row-major (inf depth → inf points)."
     depth = as_tensor(depth, "depth")
     if depth.ndim != 4 or depth.shape[1] != 1 or depth.shape[2] != depth.shape[3]:
-        raise ValueError(f"depth: expected a square (B, 1, R, R) depth map, got shape {tuple(depth.shape)}")
+        raise ValueError("depth: expected a square (B, 1, R, R) depth map, got shape "
+                         f"{tuple(depth.shape)}")
     origins, dirs = camera_rays(cam2world, intrinsics, depth.shape[-1])
     if len(origins) != len(depth):
         raise ValueError(f"depth: batch {len(depth)} does not match {len(origins)} cameras")
@@ -201,7 +210,8 @@ def project(points, cam2world, intrinsics) -> tuple:
     "World points `(B, N, 3)` → normalised image coords `(B, N, 2)`, along-ray depth `(B, N)`, z-depth `(B, N)`."
     points = as_tensor(points, "points")
     if points.ndim != 3 or points.shape[-1] != 3:
-        raise ValueError(f"points: expected (B, N, 3) world points, got shape {tuple(points.shape)}")
+        raise ValueError(
+            f"points: expected (B, N, 3) world points, got shape {tuple(points.shape)}")
     m = check_cam2world(cam2world)
     k = check_intrinsics(intrinsics).to(m.device).expand(len(m), 3, 3)
     rel = points - m[:, None, :3, 3]
@@ -237,8 +247,10 @@ def to_pytorch3d(cam2world, intrinsics, resolution: int):
     m = check_cam2world(cam2world)
     k = check_intrinsics(intrinsics).to(m.device).expand(len(m), 3, 3).clone()
     if k[:, 0, 1].abs().max() > 0:
-        raise ValueError("intrinsics: PyTorch3D's PerspectiveCameras have no skew; entry (0, 1) must be 0")
+        raise ValueError("intrinsics: PyTorch3D's PerspectiveCameras have no skew; entry (0, 1) "
+                         "must be 0")
     k[:, :2] = k[:, :2] * resolution
     w2c = torch.linalg.inv(m)
-    size = torch.tensor([[resolution, resolution]], dtype=torch.float32, device=m.device).expand(len(m), 2)
+    size = torch.tensor([[resolution, resolution]], dtype=torch.float32,
+                        device=m.device).expand(len(m), 2)
     return cameras_from_opencv_projection(w2c[:, :3, :3], w2c[:, :3, 3], k, size)

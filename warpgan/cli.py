@@ -36,7 +36,8 @@ DEMO_SEED, DEMO_YAW, DEMO_PITCH, DEMO_RES = HELDOUT_SEED, 25.0, 5.0, 128
 
 def to_uint8(image: torch.Tensor) -> np.ndarray:
     "A `(3, H, W)` image in [-1, 1] as an `(H, W, 3)` uint8 array."
-    return ((image.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
+    return ((image.detach().float().cpu().clamp(-1, 1) + 1)
+            * 127.5).round().byte().permute(1, 2, 0).numpy()
 
 def make_demo_input(folder) -> Path:
     "Render the demo input (a held-out world head) and write `demo_input.png` and `dataset.json` to `folder`."
@@ -52,7 +53,8 @@ def make_demo_input(folder) -> Path:
 def demo_files():
     "The shipped demo input's paths: (`demo_input.png`, `dataset.json`, world seed)."
     folder = resources.files("warpgan") / "assets"
-    with resources.as_file(folder / "demo_input.png") as png, resources.as_file(folder / "dataset.json") as js:
+    with (resources.as_file(folder / "demo_input.png") as png,
+          resources.as_file(folder / "dataset.json") as js):
         yield Path(png), Path(js), json.loads(Path(js).read_text())["world_seed"]
 
 # %% ../nbs/11_cli.ipynb #208365f8
@@ -90,12 +92,14 @@ def target_views(yaws, pitches) -> list:
     "(yaw, pitch) pairs in degrees from `--yaw` and `--pitch` lists (one pitch for all, or one per yaw); absurd values refused."
     pitches = pitches or [0.0]
     if len(pitches) not in (1, len(yaws)):
-        raise ValueError(f"--pitch: give one pitch for every view or one per --yaw ({len(yaws)}), got {len(pitches)}")
+        raise ValueError(f"--pitch: give one pitch for every view or one per --yaw ({len(yaws)}), "
+                         f"got {len(pitches)}")
     for name, vals, lim in (("--yaw", yaws, 180.0), ("--pitch", pitches, 89.0)):
         bad = [v for v in vals if not math.isfinite(v) or abs(v) > lim]
         if bad:
             raise ValueError(f"{name}: expected degrees within ±{lim:g}, got {bad[0]}")
-    return [(float(y), float(p)) for y, p in zip(yaws, pitches * len(yaws) if len(pitches) == 1 else pitches)]
+    return [(float(y), float(p)) for y,
+            p in zip(yaws, pitches * len(yaws) if len(pitches) == 1 else pitches)]
 
 def turn(wg, image, c, targets, progress: bool = True) -> tuple:
     "Invert `image` at camera `c` once and render every (yaw, pitch) target: (source, [novel_view dicts], seconds)."
@@ -111,7 +115,8 @@ def views_grid(photo, views: list, targets: list, exact: list = None, title: str
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
     rows = [("encoder-only", "gan"), ("WarpGAN", "image")] + ([("exact", None)] if exact else [])
-    fig, axs = plt.subplots(len(rows), len(views) + 1, figsize=(1.5 * (len(views) + 1), 1.6 * len(rows)), squeeze=False)
+    fig, axs = plt.subplots(len(rows), len(views) + 1,
+                            figsize=(1.5 * (len(views) + 1), 1.6 * len(rows)), squeeze=False)
     for a in axs.flat:
         a.set_xticks([]); a.set_yticks([])
         for spine in a.spines.values(): spine.set_visible(False)
@@ -120,7 +125,9 @@ def views_grid(photo, views: list, targets: list, exact: list = None, title: str
         axs[r, 1].set_ylabel(name, fontsize=9)
         for k, (v, (yaw, pitch)) in enumerate(zip(views, targets), start=1):
             axs[r, k].imshow(to_uint8(v[key][0] if key else exact[k - 1]))
-            if r == 0: axs[r, k].set_title(f"yaw {yaw:+.0f}°" + (f", pitch {pitch:+.0f}°" if pitch else ""), fontsize=8)
+            if r == 0: axs[r, k].set_title(f"yaw {yaw:+.0f}°"
+                                           + (f", pitch {pitch:+.0f}°" if pitch else ""),
+                                           fontsize=8)
     fig.suptitle(title, fontsize=9); fig.tight_layout()
     return fig
 
@@ -152,7 +159,8 @@ def load_model(device: str = "cpu"):
 
 MAX_FRAMES = 1000     # the longest orbit the demo writes
 
-def run_demo(out="warpgan_out", yaws=(-60, -40, -20, 0, 20, 40, 60), frames: int = 24, device: str = "cpu",
+def run_demo(out="warpgan_out", yaws=(-60, -40, -20, 0, 20, 40, 60), frames: int = 24,
+             device: str = "cpu",
              progress: bool = True) -> dict:
     "The demo: invert the shipped input, write a novel-view grid PNG and an orbit GIF (and MP4); returns {what: path or seconds}."
     out = writable_dir(out)
@@ -164,26 +172,30 @@ def run_demo(out="warpgan_out", yaws=(-60, -40, -20, 0, 20, 40, 60), frames: int
     with demo_files() as (png, js, seed):
         src, views, t_views = turn(wg, png, js, targets, progress)
     head = sample_heads(1, seed)
-    exact = [render_heads(head, camera_label(orbit_pose(y, p)), wg.G.img_resolution)["image"][0] for y, p in targets]
-    fig = views_grid(src.photo[0], views, targets, exact, f"tiny-world head {seed} (held out): encoder-only, WarpGAN, exact")
+    exact = [render_heads(head, camera_label(orbit_pose(y, p)), wg.G.img_resolution)["image"][0]
+             for y, p in targets]
+    fig = views_grid(src.photo[0], views, targets, exact,
+                     f"tiny-world head {seed} (held out): encoder-only, WarpGAN, exact")
     written = {"grid": save_png(fig, out / "novel_views.png")}
     t1 = time.time()
     written.update(write_orbit(wg.orbit(src, frames, progress=progress), out))
     written["seconds"] = {"total": time.time() - t0, "invert": src.seconds,
-                          "per_view": sum(v["seconds"] for v in views) / len(views), "orbit": time.time() - t1}
+                          "per_view": sum(v["seconds"] for v in views) / len(views),
+                          "orbit": time.time() - t1}
     return written
 
 # %% ../nbs/11_cli.ipynb #44785c3a
-def run_novel_view(image, camera=None, yaws=None, pitches=None, out="warpgan_out", device: str = "cpu",
+def run_novel_view(image, camera=None, yaws=None, pitches=None, out="warpgan_out",
+                   device: str = "cpu",
                    progress: bool = True) -> dict:
     "Novel views of `image` (its camera from an EG3D `dataset.json`, frontal if None): one PNG per view and `grid.png`."
     targets = target_views(yaws or [-40.0, -20.0, 20.0, 40.0], pitches)
     if not Path(image).is_file():
         raise ValueError(f"IMAGE: no such file: {image}")
-    if camera is not None:                                         # resolved once, before anything is written
+    if camera is not None:  # resolved once, before anything is written
         if not Path(camera).is_file():
             raise ValueError(f"--camera: no such file: {camera}")
-        from warpgan.pipeline import read_camera                 # the model stack loads only when a job needs it
+        from warpgan.pipeline import read_camera  # the model stack loads only when a job needs it
         try:
             camera = read_camera(camera, image)
         except ValueError as e:
@@ -198,14 +210,18 @@ def run_novel_view(image, camera=None, yaws=None, pitches=None, out="warpgan_out
     for v, (yaw, pitch) in zip(views, targets):
         name = f"view_yaw{yaw:+04.0f}_pitch{pitch:+03.0f}.png"
         written[name] = save_png(to_uint8(v["image"][0]), out / name)
-    written["grid"] = save_png(views_grid(src.photo[0], views, targets, title=Path(image).name), out / "grid.png")
-    written["seconds"] = {"total": seconds, "invert": src.seconds, "per_view": sum(v["seconds"] for v in views) / len(views)}
+    written["grid"] = save_png(views_grid(src.photo[0], views, targets, title=Path(image).name),
+                               out / "grid.png")
+    written["seconds"] = {"total": seconds, "invert": src.seconds,
+                          "per_view": sum(v["seconds"] for v in views) / len(views)}
     return written
 
-BENCH_HEADS = {"default": (32, 4), "full": (32, 8)}   # (heads, slow_heads) of `warpgan bench` and `--full`
+# (heads, slow_heads) of `warpgan bench` and `--full`
+BENCH_HEADS = {"default": (32, 4), "full": (32, 8)}
 
 # %% ../nbs/11_cli.ipynb #ceb6278d
-def run_bench(json_path=None, heads: int = 32, slow_heads: int = 8, device: str = "cpu", progress: bool = True) -> dict:
+def run_bench(json_path=None, heads: int = 32, slow_heads: int = 8, device: str = "cpu",
+              progress: bool = True) -> dict:
     "The benchmark of `10_evaluation`: print the table; write it as JSON when `json_path` is given."
     from warpgan.evaluate import benchmark, format_table, write_json
     if json_path is not None:
@@ -224,7 +240,8 @@ class _OneLineParser(argparse.ArgumentParser):
     "argparse with one-line errors (exit code 2), pointing at `--help` instead of printing the usage."
     def error(self, message):
         if "expected one argument" in message:      # argparse reads `--yaw -inf` as two options
-            message += "; a value starting with '-' that is not a plain number (e.g. -inf) needs the form --yaw=-inf"
+            message += ("; a value starting with '-' that is not a plain number (e.g. -inf) "
+                        "needs the form --yaw=-inf")
         self.exit(2, f"{self.prog}: error: {message} (see: {self.prog} --help)\n")
 
 SEED_MAX = 2 ** 63 - 1        # torch.manual_seed takes a signed 64-bit integer
@@ -234,7 +251,8 @@ def seed_arg(text: str) -> int:
     try:
         seed = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer from 0 to {SEED_MAX}, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected an integer from 0 to {SEED_MAX}, got {text!r}") from None
     if not 0 <= seed <= SEED_MAX:
         raise argparse.ArgumentTypeError(f"expected an integer from 0 to {SEED_MAX}, got {seed}")
     return seed
@@ -242,40 +260,65 @@ def seed_arg(text: str) -> int:
 # %% ../nbs/11_cli.ipynb #e74c9578
 def _demo_command(sub, common):
     "The `demo` sub-command's arguments."
-    d = sub.add_parser("demo", parents=[common], help="turn the shipped example head: a novel-view grid PNG and an orbit GIF/MP4",
-                       description="Invert the shipped example (a held-out tiny-world head seen at yaw 25°), render it from "
-                                   "seven yaws with the encoder alone and with WarpGAN, next to the exact views, and an orbit. "
+    d = sub.add_parser("demo", parents=[common],
+                       help="turn the shipped example head: a novel-view grid PNG and an orbit "
+                       "GIF/MP4",
+                       description="Invert the shipped example (a held-out tiny-world head seen at "
+                       "yaw 25°), render it from "
+                                   "seven yaws with the encoder alone and with WarpGAN, next to "
+                       "the exact views, and an orbit. "
                                    "Prints what it wrote and the time of each stage.")
-    d.add_argument("--out", default="warpgan_out", help="folder to write into (created if missing; default: %(default)s)")
-    d.add_argument("--frames", type=int, default=24, help="frames in the orbit (default: %(default)s)")
+    d.add_argument("--out", default="warpgan_out",
+                   help="folder to write into (created if missing; default: %(default)s)")
+    d.add_argument("--frames", type=int, default=24,
+                   help="frames in the orbit (default: %(default)s)")
 
 def _novel_view_command(sub, common):
     "The `novel-view` sub-command's arguments."
-    n = sub.add_parser("novel-view", parents=[common], help="novel views of your image: one PNG per view and a grid",
-                       description="Novel views of IMAGE (any size or mode; resized to the model's 64x64 with a note). Its "
-                                   "camera comes from an EG3D-style dataset.json (--camera), looked up by the image's file "
+    n = sub.add_parser("novel-view", parents=[common],
+                       help="novel views of your image: one PNG per view and a grid",
+                       description="Novel views of IMAGE (any size or mode; resized to the model's "
+                       "64x64 with a note). Its "
+                                   "camera comes from an EG3D-style dataset.json (--camera), "
+                       "looked up by the image's file "
                                    "name; without one the photo is taken as frontal.")
     n.add_argument("image", metavar="IMAGE", help="the photo (PNG, JPEG, ...)")
-    n.add_argument("--camera", metavar="JSON", help="EG3D dataset.json holding IMAGE's 25-number camera label")
+    n.add_argument("--camera", metavar="JSON",
+                   help="EG3D dataset.json holding IMAGE's 25-number camera label")
     n.add_argument("--yaw", type=float, action="append", metavar="DEG",
-                   help="target yaw in degrees, repeatable (--yaw -30 --yaw 30); default: -40, -20, 20, 40")
+                   help="target yaw in degrees, repeatable (--yaw -30 --yaw 30); default: -40, "
+                   "-20, 20, 40")
     n.add_argument("--pitch", type=float, action="append", metavar="DEG",
                    help="target pitch in degrees: one for all views, or one per --yaw (default 0)")
-    n.add_argument("--out", default="warpgan_out", help="folder to write into (default: %(default)s)")
+    n.add_argument("--out", default="warpgan_out",
+                   help="folder to write into (default: %(default)s)")
 
 def _bench_command(sub, common):
     "The `bench` sub-command's arguments."
-    b = sub.add_parser("bench", parents=[common], help="the evaluation table: every method vs the exact novel views",
-                       description="Score encoder-only, W and W+ optimisation, PTI, the hybrid warp (with and without the "
-                                   "mirror) and WarpGAN on the same held-out world heads against their exact novel views at "
-                                   "yaw ±20°, ±40°, ±60°: PSNR and SSIM on the whole image and on the co-visible, hole and "
-                                   "background regions (LPIPS where its weights are present), an orbit's consistency, seconds "
-                                   "per view, and WarpGAN's paired bootstrap intervals against each method. W, W+ and PTI "
-                                   "take about a minute a head on 2 CPU cores: --full gives them more heads.")
-    b.add_argument("--json", metavar="FILE", help="also write the result as JSON: means, per-head scores, intervals")
-    b.add_argument("--full", action="store_true", help="the notebook's run: %d heads, %d for the slow methods" % BENCH_HEADS["full"])
-    b.add_argument("--heads", type=int, help="held-out heads for the fast methods (default %d)" % BENCH_HEADS["default"][0])
-    b.add_argument("--slow-heads", type=int, help="the first heads, of the same ones, for W, W+ and PTI "
+    b = sub.add_parser("bench", parents=[common],
+                       help="the evaluation table: every method vs the exact novel views",
+                       description="Score encoder-only, W and W+ optimisation, PTI, the hybrid "
+                       "warp (with and without the "
+                                   "mirror) and WarpGAN on the same held-out world heads against "
+                       "their exact novel views at "
+                                   "yaw ±20°, ±40°, ±60°: PSNR and SSIM on the whole image and on "
+                       "the co-visible, hole and "
+                                   "background regions (LPIPS where its weights are present), an "
+                       "orbit's consistency, seconds "
+                                   "per view, and WarpGAN's paired bootstrap intervals against "
+                       "each method. W, W+ and PTI "
+                                   "take about a minute a head on 2 CPU cores: --full gives them "
+                       "more heads.")
+    b.add_argument("--json", metavar="FILE",
+                   help="also write the result as JSON: means, per-head scores, intervals")
+    b.add_argument("--full", action="store_true",
+                   help="the notebook's run: %d heads, %d for the slow methods"
+                   % BENCH_HEADS["full"])
+    b.add_argument("--heads", type=int,
+                   help="held-out heads for the fast methods (default %d)"
+                   % BENCH_HEADS["default"][0])
+    b.add_argument("--slow-heads", type=int,
+                   help="the first heads, of the same ones, for W, W+ and PTI "
                                                   "(default %d)" % BENCH_HEADS["default"][1])
 
 # %% ../nbs/11_cli.ipynb #639c54c6
@@ -283,15 +326,21 @@ def build_parser() -> argparse.ArgumentParser:
     "The `warpgan` argument parser."
     p = _OneLineParser(
         prog="warpgan",
-        description="WarpGAN workbook: from one photo and its camera, find the latent of a 3D-aware GAN, warp the "
-                    "photo to new viewpoints with the GAN's depth, and let SVINet paint what the photo never saw. "
-                    "The shipped models are trained on a tiny offline world of 64x64 heads. Start with `warpgan demo`.",
-        epilog="examples:\n  warpgan demo\n  warpgan novel-view face.png --camera dataset.json --yaw -30 --yaw 30\n"
-               "  warpgan bench --json bench.json", formatter_class=argparse.RawDescriptionHelpFormatter)
+        description="WarpGAN workbook: from one photo and its camera, find the latent of a "
+                    "3D-aware GAN, warp the "
+                    "photo to new viewpoints with the GAN's depth, and let SVINet paint what the "
+                    "photo never saw. "
+                    "The shipped models are trained on a tiny offline world of 64x64 heads. Start "
+                    "with `warpgan demo`.",
+        epilog="examples:\n  warpgan demo\n  warpgan novel-view face.png --camera dataset.json "
+               "--yaw -30 --yaw 30\n"
+               "  warpgan bench --json bench.json",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"warpgan {warpgan.__version__}")
     common = _OneLineParser(add_help=False)
     common.add_argument("--device", default="cpu", help="'cpu' (default) or 'cuda'")
-    common.add_argument("--seed", type=seed_arg, default=0, help="random seed (default: %(default)s); every result is deterministic")
+    common.add_argument("--seed", type=seed_arg, default=0,
+                        help="random seed (default: %(default)s); every result is deterministic")
     common.add_argument("--quiet", action="store_true", help="no progress bars")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     _demo_command(sub, common)
@@ -304,7 +353,8 @@ def main(argv=None) -> int:
     "Entry point of the `warpgan` command; returns the exit code (2 on bad input)."
     parser = build_parser()
     args = parser.parse_args(argv)
-    if threading.current_thread() is threading.main_thread():     # SIGTERM unwinds like Ctrl-C: temporaries are removed
+    # SIGTERM unwinds like Ctrl-C: temporaries are removed
+    if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     if args.command is None:
         parser.print_help()
@@ -313,13 +363,16 @@ def main(argv=None) -> int:
         torch.manual_seed(args.seed)
         with notes():
             if args.command == "demo":
-                written = run_demo(args.out, frames=args.frames, device=args.device, progress=not args.quiet)
+                written = run_demo(args.out, frames=args.frames, device=args.device,
+                                   progress=not args.quiet)
             elif args.command == "novel-view":
-                written = run_novel_view(args.image, args.camera, args.yaw, args.pitch, args.out, args.device, not args.quiet)
+                written = run_novel_view(args.image, args.camera, args.yaw, args.pitch, args.out,
+                                         args.device, not args.quiet)
             else:
                 heads, slow = BENCH_HEADS["full" if args.full else "default"]
                 written = run_bench(args.json, heads if args.heads is None else args.heads,
-                                    slow if args.slow_heads is None else args.slow_heads, args.device, not args.quiet)
+                                    slow if args.slow_heads is None else args.slow_heads,
+                                    args.device, not args.quiet)
     except ValueError as e:
         print(f"warpgan {args.command}: error: {e}", file=sys.stderr)
         return 2

@@ -105,13 +105,15 @@ def data_parallel(module, device, world: int, **kwargs):
 def batch_from(data: dict, idx, device=None) -> dict:
     "Float tensors for rows `idx` of a cached data set (or a photo folder), on `device`."
     # a dict gives image [-1, 1], depth (+inf off the head), mask, c, identity; a folder image, c
-    if not isinstance(data, dict):                     # e.g. `DatasetFolder`: reads images on demand
+    if not isinstance(data, dict):  # e.g. `DatasetFolder`: reads images on demand
         b = data.batch(idx)
     else:
         img = data["image"][idx].float() / 127.5 - 1
         mask = data["mask"][idx].float()
-        depth = torch.where(mask.bool(), data["depth"][idx].float(), torch.full_like(mask, math.inf))
-        b = {"image": img, "depth": depth, "mask": mask, "c": data["c"][idx], "identity": data["identity"][idx]}
+        depth = torch.where(mask.bool(), data["depth"][idx].float(),
+                            torch.full_like(mask, math.inf))
+        b = {"image": img, "depth": depth, "mask": mask, "c": data["c"][idx],
+             "identity": data["identity"][idx]}
     return {k: v.to(device) for k, v in b.items()} if device is not None else b
 
 def resize_raw(image, resolution):

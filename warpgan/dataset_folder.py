@@ -48,31 +48,36 @@ class DatasetFolder:
             self._zip, top = None, self.root
         elif self.root.is_file():
             if not zipfile.is_zipfile(self.root):
-                raise ValueError(f"{self.root}: not a zip archive (an EG3D data set is a folder or a .zip with dataset.json)")
+                raise ValueError(f"{self.root}: not a zip archive (an EG3D data set is a folder or "
+                                 "a .zip with dataset.json)")
             self._zip = zipfile.ZipFile(self.root)
             top = zipfile.Path(self._zip)
         else:
-            raise FileNotFoundError(f"{self.root}: no such data set (a folder or .zip with dataset.json)")
+            raise FileNotFoundError(f"{self.root}: no such data set (a folder or .zip with "
+                                    "dataset.json)")
         labels_file = top / "dataset.json"
         if not labels_file.is_file():
-            raise ValueError(f"{self.root}: no dataset.json at the top (EG3D's dataset_tool writes one)")
+            raise ValueError(f"{self.root}: no dataset.json at the top (EG3D's dataset_tool writes "
+                             "one)")
         labels = read_dataset_json(labels_file)
         if not labels:
             raise ValueError(f"{self.root}: dataset.json lists no images")
         self.names = list(labels)
         missing = [n for n in self.names if not (top / n).is_file()]
         if missing:
-            raise ValueError(f"{self.root}: {len(missing)} labelled images are missing (e.g. {missing[0]})")
+            raise ValueError(f"{self.root}: {len(missing)} labelled images are missing (e.g. "
+                             f"{missing[0]})")
         self.c = torch.stack([labels[n] for n in self.names]).float()
         self.resolution = resolution
-        for i in range(len(self.names)):                              # headers only: a bad file fails now, not hours in
+        for i in range(len(self.names)):  # headers only: a bad file fails now, not hours in
             self.resolution = self._check(i, *self._header(i))
 
     def __len__(self): return len(self.names)
     def __contains__(self, key): return key == "c"                 # no identities, depth or masks
     def __getitem__(self, key):
         if key != "c":
-            raise KeyError(f"{key!r}: a photo folder has labels ('c') and images (`batch`), nothing else")
+            raise KeyError(f"{key!r}: a photo folder has labels ('c') and images (`batch`), "
+                           "nothing else")
         return self.c
 
 # %% ../nbs/13_dataset_folders.ipynb #2ab5e215
@@ -80,7 +85,8 @@ class DatasetFolder:
 def _open(self: DatasetFolder, i: int):
     name = self.names[i]
     try:
-        return Image.open(io.BytesIO(self._zip.read(name) if self._zip else (self.root / name).read_bytes()))
+        return Image.open(io.BytesIO(self._zip.read(name) if self._zip
+                                     else (self.root / name).read_bytes()))
     except (OSError, SyntaxError) as e:
         raise ValueError(f"{self.root}: {name} is not a readable image ({e})") from e
 
@@ -94,7 +100,8 @@ def _check(self: DatasetFolder, i: int, mode: str, size: tuple) -> int:
     "The image's side, once it is known to be 8-bit, square and of the data set's size."
     name, (w, h) = self.names[i], size
     if mode not in ("RGB", "RGBA", "L", "LA", "P", "CMYK", "YCbCr"):
-        raise ValueError(f"{self.root}: {name} has pixel mode {mode}; 8-bit images only (16-bit and float would be clipped)")
+        raise ValueError(f"{self.root}: {name} has pixel mode {mode}; 8-bit images only (16-bit "
+                         "and float would be clipped)")
     if w != h or (self.resolution and w != self.resolution):
         want = f"{self.resolution}²" if self.resolution else "square"
         raise ValueError(f"{self.root}: {name} is {w}×{h}; every image must be {want} "
@@ -113,4 +120,5 @@ def _read(self: DatasetFolder, i: int) -> torch.Tensor:
 def batch(self: DatasetFolder, idx) -> dict:
     "Images (float, [-1, 1]) and labels of rows `idx`."
     idx = torch.as_tensor(idx).reshape(-1).tolist()
-    return {"image": torch.stack([self._read(i) for i in idx]).float() / 127.5 - 1, "c": self.c[idx]}
+    return {"image": torch.stack([self._read(i) for i in idx]).float() / 127.5 - 1,
+            "c": self.c[idx]}

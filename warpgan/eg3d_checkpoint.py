@@ -32,15 +32,18 @@ class _EasyDict(dict):
     "Stands in for dnnlib's `EasyDict` (a dict with attribute access), without importing dnnlib."
 
 def _persistent(meta) -> PersistentRecord:
-    if not isinstance(meta, dict) or meta.get("type") != "class" or not isinstance(meta.get("class_name"), str):
-        raise ValueError("pickle: a persistent object without the expected meta (type 'class', class_name, state)")
+    if not (isinstance(meta, dict) and meta.get("type") == "class"
+            and isinstance(meta.get("class_name"), str)):
+        raise ValueError("pickle: a persistent object without the expected meta (type 'class', "
+                         "class_name, state)")
     return PersistentRecord(meta["class_name"], dict(meta.get("state") or {}), meta.get("version"))
 
 def _storage_from_bytes(b: bytes):
     return torch.load(io.BytesIO(b), weights_only=True)
 
 def _tensor_v2(storage, offset, size, stride, requires_grad=False, hooks=None, metadata=None):
-    return torch._utils._rebuild_tensor_v2(storage, offset, size, stride, False, collections.OrderedDict())
+    return torch._utils._rebuild_tensor_v2(storage, offset, size, stride, False,
+                                           collections.OrderedDict())
 
 def _parameter(data, requires_grad=False, hooks=None, state=None):
     return data
@@ -91,11 +94,13 @@ class _SafeUnpickler(pickle.Unpickler):
                 safe = _numpy_globals()
             if (module, name) in safe:
                 return safe[(module, name)]
-        if module == "torch" and name in {"float16", "float32", "float64", "bfloat16", "int64", "int32", "uint8", "bool"}:
+        if module == "torch" and name in {"float16", "float32", "float64", "bfloat16", "int64",
+                                          "int32", "uint8", "bool"}:
             return getattr(torch, name)
         if module.startswith("torch.nn.modules.") and name[:1].isupper():
             return type(name, (_ModuleRecord,), {})
-        raise RefusedPickle(f"refused: the pickle asks for {module}.{name}, which an EG3D checkpoint does not "
+        raise RefusedPickle(f"refused: the pickle asks for {module}.{name}, which an EG3D "
+                            "checkpoint does not "
                                      "need; nothing from it was run")
 
 def load_eg3d_pickle(path) -> dict:
@@ -108,10 +113,12 @@ def load_eg3d_pickle(path) -> dict:
             data = _SafeUnpickler(f).load()
     except RefusedPickle as e:
         raise ValueError(f"{path}: {e}") from e
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, RuntimeError) as e:
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
+            RuntimeError) as e:
         raise ValueError(f"{path}: not a readable EG3D checkpoint ({type(e).__name__}: {e})") from e
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a dict of networks (G, D, G_ema, ...), got {type(data).__name__}")
+        raise ValueError(f"{path}: expected a dict of networks (G, D, G_ema, ...), got "
+                         f"{type(data).__name__}")
     return data
 
 # %% ../nbs/12_eg3d_checkpoints.ipynb #3cc327bd
@@ -119,14 +126,16 @@ def record_state_dict(record, prefix: str = "") -> dict:
     "The state dict `{name: tensor}` of an unpickled persistent network (or torch container record)."
     state = record.state if isinstance(record, PersistentRecord) else record
     if not isinstance(state, dict):
-        raise ValueError(f"pickle: {prefix or 'the network'} is not a module record ({type(state).__name__})")
+        raise ValueError(f"pickle: {prefix or 'the network'} is not a module record "
+                         f"({type(state).__name__})")
     skip = set(state.get("_non_persistent_buffers_set") or ())
     out = {}
     for kind in ("_parameters", "_buffers"):
         for name, t in (state.get(kind) or {}).items():
             if t is not None and name not in skip:
                 if not torch.is_tensor(t):
-                    raise ValueError(f"pickle: {prefix}{name} is a {type(t).__name__}, not a tensor")
+                    raise ValueError(
+                        f"pickle: {prefix}{name} is a {type(t).__name__}, not a tensor")
                 out[prefix + name] = t
     for name, m in (state.get("_modules") or {}).items():
         if m is not None:
@@ -141,8 +150,10 @@ def eg3d_state_dict(path, key: str = "G_ema") -> tuple:
             raise FileNotFoundError(f"{path}: no such checkpoint")
         try:
             sd = torch.load(path, map_location="cpu", weights_only=True)
-        except (RuntimeError, pickle.UnpicklingError, EOFError, OSError, ValueError) as e:   # torch's own loader says why
-            raise ValueError(f"{path}: not a readable converted checkpoint ({type(e).__name__}: {str(e)[:200]})") from None
+        # torch's own loader says why
+        except (RuntimeError, pickle.UnpicklingError, EOFError, OSError, ValueError) as e:
+            raise ValueError(f"{path}: not a readable converted checkpoint ({type(e).__name__}: "
+                             f"{str(e)[:200]})") from None
         if not isinstance(sd, dict):
             raise ValueError(f"{path}: expected a state dict, got {type(sd).__name__}")
         if key in sd and isinstance(sd[key], dict):
@@ -157,20 +168,25 @@ def eg3d_state_dict(path, key: str = "G_ema") -> tuple:
     return record_state_dict(net), dict(net.state.get("rendering_kwargs") or {})
 
 # %% ../nbs/12_eg3d_checkpoints.ipynb #61b30383
-def eg3d_generator(path, config: str = "ffhq512", key: str = "G_ema", planes: str = "eg3d") -> TriPlaneGenerator:
+def eg3d_generator(path, config: str = "ffhq512", key: str = "G_ema",
+                   planes: str = "eg3d") -> TriPlaneGenerator:
     "`TriPlaneGenerator.from_config(config, planes=planes)` with EG3D's `key` weights from `path` (checked strictly); `lpff` for LPFF's models."
     sd, rendering = eg3d_state_dict(path, key)
     G = TriPlaneGenerator.from_config(config, planes=planes)
     ours = G.state_dict()
     missing, unexpected = sorted(set(ours) - set(sd)), sorted(set(sd) - set(ours))
-    wrong = [f"{k} {tuple(sd[k].shape)} ≠ {tuple(ours[k].shape)}" for k in sorted(set(sd) & set(ours)) if sd[k].shape != ours[k].shape]
+    wrong = [f"{k} {tuple(sd[k].shape)} ≠ {tuple(ours[k].shape)}"
+             for k in sorted(set(sd) & set(ours)) if sd[k].shape != ours[k].shape]
     if missing or unexpected or wrong:
-        raise ValueError(f"{path}: {key} does not fit the {config!r} generator: {len(missing)} missing (e.g. {missing[:2]}), "
-                         f"{len(unexpected)} unexpected (e.g. {unexpected[:2]}), {len(wrong)} mis-shaped (e.g. {wrong[:2]})")
+        raise ValueError(f"{path}: {key} does not fit the {config!r} generator: {len(missing)} "
+                         f"missing (e.g. {missing[:2]}), "
+                         f"{len(unexpected)} unexpected (e.g. {unexpected[:2]}), {len(wrong)} "
+                         f"mis-shaped (e.g. {wrong[:2]})")
     G.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in sd.items()})
     for k in set(rendering) & set(G.rendering_kwargs):
         if isinstance(rendering[k], (int, float, bool)) and rendering[k] != G.rendering_kwargs[k]:
-            warnings.warn(f"{path}: rendering_kwargs[{k!r}] is {rendering[k]} in the checkpoint, {G.rendering_kwargs[k]} here; using the checkpoint's")
+            warnings.warn(f"{path}: rendering_kwargs[{k!r}] is {rendering[k]} in the checkpoint, "
+                          f"{G.rendering_kwargs[k]} here; using the checkpoint's")
             G.rendering_kwargs[k] = rendering[k]
     G.loaded_rendering_kwargs = rendering
     return G.eval().requires_grad_(False)
@@ -182,7 +198,8 @@ def convert_eg3d(src, dst, key: str = "G_ema") -> Path:
     return atomic_save({key: sd, "rendering_kwargs": safe}, dst)
 
 # %% ../nbs/12_eg3d_checkpoints.ipynb #fa33fb6f
-def eg3d_style_pickle(nets: dict, module_src: str = "# the defining module's source would be here\n") -> bytes:
+def eg3d_style_pickle(nets: dict,
+                      module_src: str = "# the defining module's source would be here\n") -> bytes:
     "Pickle `nets` ({'G_ema': module, ...}) in `torch_utils.persistence`'s format (for tests and conversions back)."
     import sys, types
     persistence = types.ModuleType("torch_utils.persistence")
@@ -196,7 +213,8 @@ def eg3d_style_pickle(nets: dict, module_src: str = "# the defining module's sou
     class _Pickler(pickle.Pickler):
         def reducer_override(self, obj):
             if isinstance(obj, torch.nn.Module):
-                meta = dict(type="class", version=6, module_src=module_src, class_name=type(obj).__name__,
+                meta = dict(type="class", version=6, module_src=module_src,
+                            class_name=type(obj).__name__,
                             state=dict(obj.__dict__))
                 return _reconstruct_persistent_obj, (meta,), None
             return NotImplemented

@@ -24,16 +24,18 @@ from .world import HELDOUT_SEED, render_heads, sample_cameras, sample_heads
 
 # %% ../nbs/10_evaluation.ipynb #6dda1bba
 METHODS = ("encoder", "w", "w+", "pti", "hybrid", "hybrid_sym", "warpgan")
-SLOW_METHODS = ("w", "w+", "pti")                    # per-image optimisation: run on the first `slow_heads` heads only
+# per-image optimisation: run on the first `slow_heads` heads only
+SLOW_METHODS = ("w", "w+", "pti")
 YAWS = (-60, -40, -20, 20, 40, 60)
 REGIONS = ("all", "covisible", "holes", "background")
-ORBIT_YAWS = tuple(range(-40, 41, 10))               # the orbit the consistency score follows, pitch 0
+ORBIT_YAWS = tuple(range(-40, 41, 10))  # the orbit the consistency score follows, pitch 0
 
 def view_regions(truth_dst: dict, c_dst, truth_src: dict, c_src) -> dict:
     "Masks `(B, 1, R, R)` of an exact view: pixels the source saw (`covisible`), head pixels it did not (`holes`), the rest."
     head = (truth_dst["mask"] > 0.5).float()
     seen = covisible(truth_dst["depth"], c_dst, truth_src["depth"], c_src) * head
-    return {"all": torch.ones_like(head), "covisible": seen, "holes": head - seen, "background": 1 - head}
+    return {"all": torch.ones_like(head), "covisible": seen, "holes": head - seen,
+            "background": 1 - head}
 
 def held_out(n: int, yaws=YAWS, seed: int = HELDOUT_SEED, orbit=ORBIT_YAWS) -> dict:
     "`n` held-out heads from FFHQ-like cameras: photos, cameras, each yaw's camera (pitch 0), exact view and its regions, the exact orbit."
@@ -43,13 +45,17 @@ def held_out(n: int, yaws=YAWS, seed: int = HELDOUT_SEED, orbit=ORBIT_YAWS) -> d
     cams = {y: cam(y) for y in yaws}
     exact = {y: render_heads(heads, cy) for y, cy in cams.items()}
     orbit_cams = [cam(y) for y in orbit]
-    return {"photo": src["image"], "c": c, "depth": src["depth"], "cams": cams, "views": {y: r["image"] for y, r in exact.items()},
+    return {"photo": src["image"], "c": c, "depth": src["depth"], "cams": cams,
+            "views": {y: r["image"] for y, r in exact.items()},
             "regions": {y: view_regions(exact[y], cams[y], src, c) for y in yaws},
-            "orbit_cams": orbit_cams, "orbit": torch.stack([render_heads(heads, cy)["image"] for cy in orbit_cams], 1)}
+            "orbit_cams": orbit_cams,
+            "orbit": torch.stack([render_heads(heads, cy)["image"] for cy in orbit_cams], 1)}
 
 def subset(truth: dict, k: int) -> dict:
     "The first `k` heads of `held_out`'s dict."
-    cut = lambda v: {a: cut(b) for a, b in v.items()} if isinstance(v, dict) else [cut(b) for b in v] if isinstance(v, list) else v[:k]
+    def cut(v):
+        if isinstance(v, dict): return {a: cut(b) for a, b in v.items()}
+        return [cut(b) for b in v] if isinstance(v, list) else v[:k]
     return cut(truth)
 
 def region_scores(pred, truth_view, regions: dict, lp) -> dict:
@@ -58,7 +64,8 @@ def region_scores(pred, truth_view, regions: dict, lp) -> dict:
     for r, m in regions.items():
         s = image_scores(pred, truth_view, mask=None if r == "all" else m)
         out["psnr"][r], out["ssim"][r] = s["psnr"].tolist(), s["ssim"].tolist()
-    out["lpips"] = image_scores(pred, truth_view, lpips_model=lp)["lpips"].tolist() if lp is not None else None
+    out["lpips"] = (image_scores(pred, truth_view, lpips_model=lp)["lpips"].tolist()
+                    if lp is not None else None)
     return out
 
 def orbit_consistency(frames, exact) -> list:
@@ -72,7 +79,8 @@ def paired_bootstrap(a, b, n_boot: int = 2000, seed: int = 0) -> dict:
     d = torch.as_tensor(a, dtype=torch.float64) - torch.as_tensor(b, dtype=torch.float64)[:len(a)]
     rows = torch.randint(len(d), (n_boot, len(d)), generator=torch.Generator().manual_seed(seed))
     means = d[rows].mean(1)
-    return {"mean": d.mean().item(), "lo": means.quantile(0.025).item(), "hi": means.quantile(0.975).item(), "heads": len(d)}
+    return {"mean": d.mean().item(), "lo": means.quantile(0.025).item(),
+            "hi": means.quantile(0.975).item(), "heads": len(d)}
 
 # %% ../nbs/10_evaluation.ipynb #b2686b84
 def _timed(f):
@@ -85,42 +93,52 @@ def _fast_methods(wg: WarpGAN, truth: dict, lp) -> dict:
     (ws, _, depth), t_inv = _timed(lambda: encode(wg.G, wg.E, truth["photo"], truth["c"]))
     def views(cy):
         gan, t_gan = _timed(lambda: gan_view(wg.G, ws, cy))
-        x, t_warp = _timed(lambda: svinet_inputs(truth["photo"], depth, truth["c"], cy, gan, wg.backend))
+        x, t_warp = _timed(lambda: svinet_inputs(truth["photo"], depth, truth["c"], cy, gan,
+                                                 wg.backend))
         pred, t_net = _timed(lambda: wg.net(x["main"], x["mirror"], ws))
         b = baseline_views(x)
         return {"encoder": (gan, t_inv + t_gan), "hybrid": (b["hybrid"], t_inv + t_gan + t_warp),
-                "hybrid_sym": (b["hybrid_sym"], t_inv + t_gan + t_warp), "warpgan": (pred, t_inv + t_gan + t_warp + t_net)}
+                "hybrid_sym": (b["hybrid_sym"], t_inv + t_gan + t_warp),
+                "warpgan": (pred, t_inv + t_gan + t_warp + t_net)}
     res = {m: {"yaws": {}} for m in ("encoder", "hybrid", "hybrid_sym", "warpgan")}
     for y, view in truth["views"].items():
         for m, (p, t) in views(truth["cams"][y]).items():
-            res[m]["yaws"][y] = {**region_scores(p, view, truth["regions"][y], lp), "seconds": t / n}
+            res[m]["yaws"][y] = {**region_scores(p, view, truth["regions"][y], lp),
+                                 "seconds": t / n}
     frames = [views(cy) for cy in truth["orbit_cams"]]
     for m in res:
-        res[m]["orbit"] = orbit_consistency(torch.stack([f[m][0] for f in frames], 1), truth["orbit"])
+        res[m]["orbit"] = orbit_consistency(torch.stack([f[m][0] for f in frames], 1),
+                                            truth["orbit"])
         res[m]["invert_seconds"] = t_inv / n
     return res
 
 # %% ../nbs/10_evaluation.ipynb #6f0749f2
-def _slow_methods(wg: WarpGAN, truth: dict, lp, steps: int, tune_steps: int, progress: bool) -> dict:
+def _slow_methods(wg: WarpGAN, truth: dict, lp, steps: int, tune_steps: int,
+                  progress: bool) -> dict:
     "W and W+ optimisation (batched) and PTI (one tuned generator per head from the W run's pivot)."
     n, G = len(truth["photo"]), wg.G
     inv = {"w": invert_optimize(G, truth["photo"], truth["c"], "w", steps, progress=progress),
            "w+": invert_optimize(G, truth["photo"], truth["c"], "w+", steps, progress=progress)}
-    tuned = [pti(G, truth["photo"][i:i + 1], truth["c"][i:i + 1], tune_steps=tune_steps, pivot=inv["w"].select(i), progress=progress)
+    tuned = [pti(G, truth["photo"][i:i + 1], truth["c"][i:i + 1], tune_steps=tune_steps,
+                 pivot=inv["w"].select(i), progress=progress)
              for i in range(n)]
     def render(m, cy):
         if m == "pti":
             return torch.cat([gan_view(t.G, t.ws, cy[i:i + 1]) for i, t in enumerate(tuned)])
         return gan_view(G, inv[m].ws, cy)
-    cost = {"w": inv["w"].seconds / n, "w+": inv["w+"].seconds / n, "pti": sum(t.seconds for t in tuned) / n}
+    cost = {"w": inv["w"].seconds / n, "w+": inv["w+"].seconds / n,
+            "pti": sum(t.seconds for t in tuned) / n}
     res = {}
     with torch.no_grad():
         for m in SLOW_METHODS:
             res[m] = {"yaws": {}, "invert_seconds": cost[m]}
             for y, view in truth["views"].items():
                 p, t = _timed(lambda: render(m, truth["cams"][y]))
-                res[m]["yaws"][y] = {**region_scores(p, view, truth["regions"][y], lp), "seconds": cost[m] + t / n}
-            res[m]["orbit"] = orbit_consistency(torch.stack([render(m, cy) for cy in truth["orbit_cams"]], 1), truth["orbit"])
+                res[m]["yaws"][y] = {**region_scores(p, view, truth["regions"][y], lp),
+                                     "seconds": cost[m] + t / n}
+            res[m]["orbit"] = orbit_consistency(torch.stack([render(m, cy)
+                                                             for cy in truth["orbit_cams"]], 1),
+                                                truth["orbit"])
     return res
 
 MAX_HEADS = 4096      # held-out heads one benchmark renders at once
@@ -132,7 +150,8 @@ def _intervals(scores: dict) -> dict:
     for m, s in scores.items():
         if m == "warpgan":
             continue
-        out[m] = {"yaws": {y: {k: {r: paired_bootstrap(ref["yaws"][y][k][r][:len(v[k][r])], v[k][r]) for r in REGIONS}
+        out[m] = {"yaws": {y: {k: {r: paired_bootstrap(ref["yaws"][y][k][r][:len(v[k][r])],
+                                                       v[k][r]) for r in REGIONS}
                                for k in ("psnr", "ssim")} for y, v in s["yaws"].items()},
                   "orbit": paired_bootstrap(ref["orbit"][:len(s["orbit"])], s["orbit"])}
     return out
@@ -140,32 +159,39 @@ def _intervals(scores: dict) -> dict:
 def summarise(scores: dict) -> dict:
     "Means over heads: `{method: {yaw: {psnr, ssim, lpips, seconds, regions: {region: {psnr, ssim}}}}}`."
     mean = lambda v: sum(v) / len(v) if v is not None else None
-    return {m: {y: {"psnr": mean(v["psnr"]["all"]), "ssim": mean(v["ssim"]["all"]), "lpips": mean(v["lpips"]), "seconds": v["seconds"],
-                    "regions": {r: {"psnr": mean(v["psnr"][r]), "ssim": mean(v["ssim"][r])} for r in REGIONS[1:]}}
+    return {m: {y: {"psnr": mean(v["psnr"]["all"]), "ssim": mean(v["ssim"]["all"]),
+                    "lpips": mean(v["lpips"]), "seconds": v["seconds"],
+                    "regions": {r: {"psnr": mean(v["psnr"][r]), "ssim": mean(v["ssim"][r])}
+                                for r in REGIONS[1:]}}
                 for y, v in s["yaws"].items()} for m, s in scores.items()}
 
 # %% ../nbs/10_evaluation.ipynb #944797d6
-def benchmark(wg: WarpGAN = None, heads: int = 32, slow_heads: int = 8, yaws=YAWS, steps: int = 300, tune_steps: int = 100,
+def benchmark(wg: WarpGAN = None, heads: int = 32, slow_heads: int = 8, yaws=YAWS, steps: int = 300,
+              tune_steps: int = 100,
               progress: bool = True) -> dict:
     "Every method on the same held-out heads (the slow ones on the first `slow_heads`): per-head scores, their means, paired intervals."
     for name, v in (("heads", heads), ("slow_heads", slow_heads)):
         if int(v) != v or v < 0 or (name == "heads" and v < 1) or v > MAX_HEADS:
-            raise ValueError(f"--{name.replace('_', '-')}: expected an integer from {int(name == 'heads')} to {MAX_HEADS}, got {v}")
+            raise ValueError(f"--{name.replace('_', '-')}: expected an integer from "
+                             f"{int(name == 'heads')} to {MAX_HEADS}, got {v}")
     slow_heads = min(slow_heads, heads)
     wg = wg or WarpGAN.from_pretrained()
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")                             # far views warn; LPIPS's absence is reported below
+        warnings.simplefilter("ignore")  # far views warn; LPIPS's absence is reported below
         lp = load_lpips()
         truth = held_out(heads, yaws)
         scores = _fast_methods(wg, truth, lp)
         if slow_heads:
-            scores.update(_slow_methods(wg, subset(truth, slow_heads), lp, steps, tune_steps, progress))
+            scores.update(_slow_methods(wg, subset(truth, slow_heads), lp, steps, tune_steps,
+                                        progress))
     scores = {m: scores[m] for m in METHODS if m in scores}
     return {"table": summarise(scores), "scores": scores, "intervals": _intervals(scores),
             "orbit": {m: sum(s["orbit"]) / len(s["orbit"]) for m, s in scores.items()},
             "invert_seconds": {m: s["invert_seconds"] for m, s in scores.items()},
-            "heads": {m: len(s["orbit"]) for m, s in scores.items()}, "lpips": lp is not None, "yaws": list(yaws),
-            "orbit_yaws": list(ORBIT_YAWS), "steps": {"w": steps, "w+": steps, "pti_pivot": steps, "pti_tune": tune_steps}}
+            "heads": {m: len(s["orbit"]) for m, s in scores.items()}, "lpips": lp is not None,
+            "yaws": list(yaws),
+            "orbit_yaws": list(ORBIT_YAWS),
+            "steps": {"w": steps, "w+": steps, "pti_pivot": steps, "pti_tune": tune_steps}}
 
 # %% ../nbs/10_evaluation.ipynb #25fb5264
 BUDGET_VARIANTS = ("warpgan", "exact depth", "exact fill", "exact depth + fill")
@@ -188,7 +214,8 @@ def error_budget(wg: WarpGAN, truth: dict) -> dict:
             x = svinet_inputs(truth["photo"], d, truth["c"], cy, gan, wg.backend)
             pred = (hybrid({"image": x["warped"], "mask": x["mask"]}, view) if "fill" in v
                     else wg.net(x["main"], x["mirror"], ws))
-            out[v][y] = {r: e.mean().item() for r, e in squared_error_budget(pred, view, truth["regions"][y]).items()}
+            out[v][y] = {r: e.mean().item() for r,
+                         e in squared_error_budget(pred, view, truth["regions"][y]).items()}
     return out
 
 # %% ../nbs/10_evaluation.ipynb #992aea2e
@@ -199,24 +226,33 @@ def format_table(result: dict) -> str:
     lines = []
     for k, fmt in (("psnr", "{:8.2f}"), ("ssim", "{:8.3f}"), ("lpips", "{:8.3f}")):
         if k == "lpips" and not result["lpips"]:
-            lines += ["LPIPS: unavailable (its backbone weights are not in the torch hub cache)", ""]
+            lines += ["LPIPS: unavailable (its backbone weights are not in the torch hub cache)",
+                      ""]
             continue
         lines.append(head(k.upper()))
-        lines += [f"{m:<14}" + "".join(fmt.format(rows[y][k]) for y in yaws) + f"{result['heads'][m]:8d}" for m, rows in table.items()]
+        lines += [f"{m:<14}" + "".join(fmt.format(rows[y][k]) for y in yaws)
+                  + f"{result['heads'][m]:8d}" for m, rows in table.items()]
         lines.append("")
     for r in REGIONS[1:]:
         lines.append(head(f"PSNR {r}"))
-        lines += [f"{m:<14}" + "".join(f"{rows[y]['regions'][r]['psnr']:8.2f}" for y in yaws) + f"{result['heads'][m]:8d}"
+        lines += [f"{m:<14}" + "".join(f"{rows[y]['regions'][r]['psnr']:8.2f}" for y in yaws)
+                  + f"{result['heads'][m]:8d}"
                   for m, rows in table.items()]
         lines.append("")
-    lines.append(f"{'WarpGAN − …':<14}" + "".join(f"{y:>+16}°" for y in yaws) + "   heads   (PSNR dB: mean [paired bootstrap 95 %])")
+    lines.append(f"{'WarpGAN − …':<14}" + "".join(f"{y:>+16}°" for y in yaws)
+                 + "   heads   (PSNR dB: mean [paired bootstrap 95 %])")
     for m, iv in result["intervals"].items():
         cell = lambda b: f"{b['mean']:+.1f} [{b['lo']:+.1f},{b['hi']:+.1f}]"
-        lines.append(f"{m:<14}" + "".join(cell(iv["yaws"][y]["psnr"]["all"]).rjust(17) for y in yaws) + f"{iv['orbit']['heads']:8d}")
-    lines += ["", f"orbit consistency (dB, {result['orbit_yaws'][0]}° to {result['orbit_yaws'][-1]}°, frame-to-frame change vs the exact orbit's): " +
+        lines.append(f"{m:<14}"
+                     + "".join(cell(iv["yaws"][y]["psnr"]["all"]).rjust(17) for y in yaws)
+                     + f"{iv['orbit']['heads']:8d}")
+    lines += ["",
+              f"orbit consistency (dB, {result['orbit_yaws'][0]}° to {result['orbit_yaws'][-1]}°, "
+              "frame-to-frame change vs the exact orbit's): " +
               ", ".join(f"{m} {v:.2f}" for m, v in result["orbit"].items()),
               "seconds per novel view (from the photo): " +
-              ", ".join(f"{m} {sum(r['seconds'] for r in rows.values()) / len(rows):.3g}" for m, rows in table.items())]
+              ", ".join(f"{m} {sum(r['seconds'] for r in rows.values()) / len(rows):.3g}" for m,
+                        rows in table.items())]
     return "\n".join(lines)
 
 def write_json(result: dict, path) -> Path:
@@ -230,5 +266,6 @@ def write_json(result: dict, path) -> Path:
 def read_json(path) -> dict:
     "A result written by `write_json`, yaws back to integers."
     body = json.loads(Path(path).read_text())
-    ints = lambda v: {(int(a) if a.lstrip("-").isdigit() else a): ints(b) for a, b in v.items()} if isinstance(v, dict) else v
+    ints = lambda v: {(int(a) if a.lstrip("-").isdigit() else a): ints(b) for a,
+                      b in v.items()} if isinstance(v, dict) else v
     return ints(body)

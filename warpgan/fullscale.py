@@ -23,7 +23,8 @@ def init_distributed(backend: str = None) -> tuple:
     import torch.distributed as dist
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
-    device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}") if torch.cuda.is_available() else torch.device("cpu")
+    device = (torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}")
+              if torch.cuda.is_available() else torch.device("cpu"))
     if device.type == "cuda":
         torch.cuda.set_device(device)
     if world > 1 and not dist.is_initialized():
@@ -32,15 +33,19 @@ def init_distributed(backend: str = None) -> tuple:
 
 TRAINING_PRESETS = {   # `Trainer` hyper-parameters per generator config
     "tiny": {},        # the defaults: the tiny world's run (03)
-    # EG3D's FFHQ 512² run (NVlabs/eg3d README and train.py: --batch 32 on 8 GPUs, --gamma 1, generator pose
-    # conditioning with swap probability 0.5, blur from σ 10 faded over 200 kimg, EMA half-life batch × 10 / 32 kimg,
-    # lazy R1 every 16 steps, Adam 0.0025 / 0.002 with β = (0, 0.99)); per-GPU batch 4 is `--batch 4`. EG3D's blur
-    # kernel exp2(-(x/σ)²) with σ = 10 has standard deviation 10 / √(2 ln 2) ≈ 8.49 pixels, ours is a Gaussian of that σ
-    # The swap probability fades from 1 over 1,000 kimg, D's Adam gets the lazy-R1 correction, and training from scratch
-    # renders at 64² (EG3D's first stage; its 128² models are fine-tuned with --neural_rendering_resolution_final 128,
-    # here --set neural_res_final=128 --set neural_res_fade_nimg=1e6)
-    "ffhq512": dict(lr_g=0.0025, lr_d=0.002, r1_gamma=1.0, r1_every=16, swap_prob=0.5, ema_nimg=10_000.0,
-                    ema_rampup=0.05, blur_sigma=10.0 / (2 * math.log(2)) ** 0.5, blur_fade_nimg=200_000.0,
+    # EG3D's FFHQ 512² run (NVlabs/eg3d README and train.py: --batch 32 on 8 GPUs, --gamma 1,
+    # generator pose conditioning with swap probability 0.5, blur from σ 10 faded over 200 kimg, EMA
+    # half-life batch × 10 / 32 kimg, lazy R1 every 16 steps, Adam 0.0025 / 0.002 with β = (0,
+    # 0.99)); per-GPU batch 4 is `--batch 4`. EG3D's blur kernel exp2(-(x/σ)²) with σ = 10 has
+    # standard deviation 10 / √(2 ln 2) ≈ 8.49 pixels, ours is a Gaussian of that σ. The swap
+    # probability fades from 1 over 1,000 kimg, D's Adam gets the lazy-R1 correction, and training
+    # from scratch renders at 64² (EG3D's first stage; its 128² models are fine-tuned with
+    # --neural_rendering_resolution_final 128, here --set neural_res_final=128 --set
+    # neural_res_fade_nimg=1e6)
+    "ffhq512": dict(lr_g=0.0025, lr_d=0.002, r1_gamma=1.0, r1_every=16, swap_prob=0.5,
+                    ema_nimg=10_000.0,
+                    ema_rampup=0.05, blur_sigma=10.0 / (2 * math.log(2)) ** 0.5,
+                    blur_fade_nimg=200_000.0,
                     swap_fade_nimg=1_000_000.0, lazy_adam=True, neural_res=64),
 }
 
@@ -64,7 +69,8 @@ def _overrides(items, fields) -> dict:
     for item in items or ():
         key, _, value = item.partition("=")
         if key not in fields or not value:
-            raise ValueError(f"--set: expected key=value with key one of {sorted(fields)}, got {item!r}")
+            raise ValueError(f"--set: expected key=value with key one of {sorted(fields)}, got "
+                             f"{item!r}")
         out[key] = ast.literal_eval(value)
     return out
 
@@ -73,29 +79,37 @@ def _check_resolution(data, a):
     side = data.resolution if isinstance(data, DatasetFolder) else data["image"].shape[-1]
     need = CONFIGS[a.config]["img_resolution"]
     if side != need:
-        raise ValueError(f"--data: its images are {side}², the {a.config} networks take {need}² (resize the data set, or pick --config)")
+        raise ValueError(f"--data: its images are {side}², the {a.config} networks take {need}² "
+                         "(resize the data set, or pick --config)")
 
 def _generator(a, device) -> TriPlaneGenerator:
     "The frozen generator the encoder and SVINet train against: `--generator` (EG3D .pkl / converted .pt) or the shipped tiny one."
     if a.config != "tiny" and not a.generator:
-        raise ValueError(f"--generator: {a.job} at {a.config} needs the EG3D checkpoint to train against (e.g. ffhqrebalanced512-128.pkl)")
-    G = eg3d_generator(a.generator, a.config) if a.generator else TriPlaneGenerator.from_pretrained("tiny")
+        raise ValueError(f"--generator: {a.job} at {a.config} needs the EG3D checkpoint to train "
+                         "against (e.g. ffhqrebalanced512-128.pkl)")
+    G = (eg3d_generator(a.generator, a.config) if a.generator
+         else TriPlaneGenerator.from_pretrained("tiny"))
     return G.to(device)
 
 # %% ../nbs/14_full_scale.ipynb #c6da15a6
 def _train_gan(a, data, device):
     import inspect
     from warpgan.train_gan import Trainer, reconstruction_loss, train_generator
-    hp = {**TRAINING_PRESETS[a.config], **_overrides(a.set, set(inspect.signature(Trainer).parameters) - {"data", "device", "config", "batch"})}
+    hp = {**TRAINING_PRESETS[a.config],
+          **_overrides(a.set,
+                       set(inspect.signature(Trainer).parameters)
+                       - {"data", "device", "config", "batch"})}
     fixed = batch_from(data, torch.arange(min(8, len(data["c"]))), device)
-    def held(t):                       # stage 1: reconstruction loss of the training identities in a fixed batch
+    def held(t):  # stage 1: reconstruction loss of the training identities in a fixed batch
         if "depth" not in fixed:
             return None
         with torch.no_grad():
             out = t.gen(fixed["c"], identity=fixed["identity"], noise_mode="const")
             return reconstruction_loss(out, fixed, t.G.neural_rendering_resolution)[0].item()
-    before = held(Trainer(data, a.config, batch=a.batch, device=device, **hp)) if "depth" in data else None
-    t = train_generator(data, a.stage, a.steps, a.checkpoint, log_every=a.log_every, eval_every=0, progress=a.rank == 0,
+    before = (held(Trainer(data, a.config, batch=a.batch, device=device, **hp)) if "depth" in data
+              else None)
+    t = train_generator(data, a.stage, a.steps, a.checkpoint, log_every=a.log_every, eval_every=0,
+                        progress=a.rank == 0,
                         config=a.config, batch=a.batch, device=device, **hp)
     return [t.G, t.D, t.latents], t.log, before, held(t)
 
@@ -111,7 +125,9 @@ def _train_encoder(a, data, device):
         with torch.no_grad():
             ws = G.backbone.mapping.w_avg + E(fixed["image"])
             return (G.synthesis(ws, fixed["c"])["image"] - fixed["image"]).abs().mean().item()
-    before = held(Encoder(G.num_ws, G.w_dim, G.img_resolution, _encoder_channels(a.config)).to(device))   # untrained: w_avg for everyone
+    # untrained: w_avg for everyone
+    before = held(Encoder(G.num_ws, G.w_dim, G.img_resolution,
+                          _encoder_channels(a.config)).to(device))
     E, log = train_encoder(G, data, a.steps, a.checkpoint, batch=a.batch, log_every=a.log_every,
                            progress=a.rank == 0, channels=_encoder_channels(a.config))
     return [E], log, before, held(E)
@@ -129,7 +145,8 @@ def _train_svinet(a, data, device):
     elif a.config == "tiny":
         E = Encoder.from_pretrained("tiny")
     else:
-        raise ValueError(f"--encoder: train-svinet at {a.config} needs a train-encoder checkpoint for that generator")
+        raise ValueError(f"--encoder: train-svinet at {a.config} needs a train-encoder checkpoint "
+                         "for that generator")
     E = E.to(device).eval().requires_grad_(False)
     pool = None
     if not a.live:                     # every render made once, by rank 0 when it goes to a file
@@ -138,15 +155,23 @@ def _train_svinet(a, data, device):
         pool = render_pool(G, E, data, a.n_synthetic, path=a.pool, progress=a.rank == 0)
         if a.pool and a.world > 1 and a.rank == 0:
             torch.distributed.barrier()
-    cfg = SVINetConfig(steps=a.steps, batch=a.batch, **_overrides(a.set, SVINetConfig.__dataclass_fields__))
-    architecture = SVINET_FULL if a.config == "ffhq512" else dict(w_dim=G.w_dim, resolution=G.img_resolution)
-    fixed = [make_batch(pool, data, k, cfg, torch.Generator().manual_seed(99), G, E) for k in (0, 1)]
-    def held(net):                     # L1 on a fixed synthetic and reverse-warp batch (batch statistics: a few steps leave BN's running ones unsettled)
+    cfg = SVINetConfig(steps=a.steps, batch=a.batch,
+                       **_overrides(a.set, SVINetConfig.__dataclass_fields__))
+    architecture = (SVINET_FULL if a.config == "ffhq512"
+                    else dict(w_dim=G.w_dim, resolution=G.img_resolution))
+    fixed = [make_batch(pool, data, k, cfg, torch.Generator().manual_seed(99), G, E)
+             for k in (0, 1)]
+    # L1 on a fixed synthetic and reverse-warp batch (batch statistics: a few steps leave BN's
+    # running ones unsettled)
+    def held(net):
         with torch.no_grad():
-            return sum((net.train()(b["main"], b["mirror"], b["ws"]) - b["target"]).abs().mean().item() for b in fixed) / 2
+            return (sum((net.train()(b["main"], b["mirror"], b["ws"])
+                         - b["target"]).abs().mean().item() for b in fixed) / 2)
     before = held(SVINet(**architecture).to(device))              # untrained = the hybrid warp
-    net, log = train_svinet(G, E, data, pool, cfg, a.checkpoint, log_every=a.log_every, progress=a.rank == 0,
-                            architecture=architecture, discriminator=SVINET_D_FULL if a.config == "ffhq512" else None)
+    net, log = train_svinet(G, E, data, pool, cfg, a.checkpoint, log_every=a.log_every,
+                            progress=a.rank == 0,
+                            architecture=architecture,
+                            discriminator=SVINET_D_FULL if a.config == "ffhq512" else None)
     return [net], log, before, held(net)
 
 JOBS = {"train-gan": _train_gan, "train-encoder": _train_encoder, "train-svinet": _train_svinet}
@@ -162,38 +187,52 @@ def main(argv=None) -> int:
     import argparse
     p = argparse.ArgumentParser(prog="python -m warpgan.fullscale")
     p.add_argument("job", choices=sorted(JOBS))
-    p.add_argument("--data", required=True, help="'tiny:N' (N world identities, rendered now), a render_dataset .pt, or an EG3D folder / .zip with dataset.json")
-    p.add_argument("--config", choices=sorted(TRAINING_PRESETS), default="tiny", help="network sizes (and, for train-gan, EG3D's hyper-parameters)")
-    p.add_argument("--generator", help="train-encoder / train-svinet: the EG3D generator (.pkl or converted .pt) of --config; default the shipped tiny one")
-    p.add_argument("--encoder", help="train-svinet: a train-encoder checkpoint; default the shipped tiny encoder")
-    p.add_argument("--stage", choices=("recon", "gan"), default="gan", help="train-gan: stage 1 (needs the tiny world's depth) or the GAN stage")
+    p.add_argument("--data", required=True,
+                   help="'tiny:N' (N world identities, rendered now), a render_dataset .pt, or an "
+                   "EG3D folder / .zip with dataset.json")
+    p.add_argument("--config", choices=sorted(TRAINING_PRESETS), default="tiny",
+                   help="network sizes (and, for train-gan, EG3D's hyper-parameters)")
+    p.add_argument("--generator",
+                   help="train-encoder / train-svinet: the EG3D generator (.pkl or converted .pt) "
+                   "of --config; default the shipped tiny one")
+    p.add_argument("--encoder",
+                   help="train-svinet: a train-encoder checkpoint; default the shipped tiny one")
+    p.add_argument("--stage", choices=("recon", "gan"), default="gan",
+                   help="train-gan: stage 1 (needs the tiny world's depth) or the GAN stage")
     p.add_argument("--pool", help="train-svinet: render pool file (made by rank 0 if missing)")
-    p.add_argument("--live", action="store_true", help="train-svinet: render every batch now instead of a pool (what 512² data sets need)")
+    p.add_argument("--live", action="store_true",
+                   help="train-svinet: render every batch now instead of a pool (what 512² data "
+                   "sets need)")
     p.add_argument("--n-synthetic", type=int, default=2400)
     p.add_argument("--steps", type=int, default=3000)
     p.add_argument("--batch", type=int, default=8, help="per process")
     p.add_argument("--checkpoint", help="resumable checkpoint (written by rank 0)")
     p.add_argument("--backend", choices=("gloo", "nccl"))
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="hyper-parameter override (Trainer or SVINetConfig), repeatable")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="hyper-parameter override (Trainer or SVINetConfig), repeatable")
     p.add_argument("--log-every", type=int, default=10)
-    p.add_argument("--report", help="write each rank's log, held-out loss before/after and parameter checksum to REPORT.rank<r>.json")
+    p.add_argument("--report",
+                   help="write each rank's log, held-out loss before/after and parameter checksum "
+                   "to REPORT.rank<r>.json")
     a = p.parse_args(argv)
     a.rank, a.world, device = init_distributed(a.backend)
     if device.type == "cpu":
         torch.set_num_threads(max(1, torch.get_num_threads() // a.world))
     nets, log, before, after = _run(a, training_data(a.data), device)
     if a.report:
-        flat = torch.cat([v.detach().flatten().double().cpu() for n in nets for v in ([n] if torch.is_tensor(n) else n.parameters())])
-        Path(f"{a.report}.rank{a.rank}.json").write_text(json.dumps({"rank": a.rank, "world": a.world, "log": log, "held_before": before,
-                                                                    "held_after": after, "checksum": flat.sum().item(),
-                                                                    "abs": flat.abs().sum().item()}))
+        flat = torch.cat([v.detach().flatten().double().cpu() for n in nets
+                          for v in ([n] if torch.is_tensor(n) else n.parameters())])
+        report = {"rank": a.rank, "world": a.world, "log": log, "held_before": before,
+                  "held_after": after, "checksum": flat.sum().item(), "abs": flat.abs().sum().item()}
+        Path(f"{a.report}.rank{a.rank}.json").write_text(json.dumps(report))
     if a.world > 1:
         torch.distributed.destroy_process_group()
     return 0
 
 # %% ../nbs/14_full_scale.ipynb #102ba9d0
-SVINET_FULL = dict(w_dim=512, resolution=512, channels=(64, 128, 256, 512), n_blocks=9)   # the authors': 3 steps down to 512, 9 blocks
-SVINET_D_FULL = (64, 128, 256, 512, 512)                               # LaMa's 4-layer patch discriminator
+# the authors': 3 steps down to 512, 9 blocks
+SVINET_FULL = dict(w_dim=512, resolution=512, channels=(64, 128, 256, 512), n_blocks=9)
+SVINET_D_FULL = (64, 128, 256, 512, 512)  # LaMa's 4-layer patch discriminator
 ENCODER_FULL_CHANNELS = (32, 64, 128, 256, 512, 512, 512, 512)        # 512² → 4²: seven halvings
 
 def svinet_full() -> "SVINet":
@@ -201,7 +240,8 @@ def svinet_full() -> "SVINet":
     from warpgan.svinet import SVINet
     return SVINet(**SVINET_FULL)
 
-def synthesize(G: TriPlaneGenerator, ws, c, neural_rendering_resolution=None, mixed_precision: bool = None) -> dict:
+def synthesize(G: TriPlaneGenerator, ws, c, neural_rendering_resolution=None,
+               mixed_precision: bool = None) -> dict:
     "`G.synthesis` with EG3D's precision split: backbone and super-resolution under autocast, rendering in float32."
     device = ws.device.type
     mixed_precision = (device == "cuda") if mixed_precision is None else mixed_precision
@@ -209,9 +249,9 @@ def synthesize(G: TriPlaneGenerator, ws, c, neural_rendering_resolution=None, mi
         return G.synthesis(ws, c, neural_rendering_resolution)
     dtype = torch.float16 if device == "cuda" else torch.bfloat16
     render = G.render
-    def render_fp32(planes, c, resolution, generator=None):
+    def render_fp32(planes, c, resolution, rng=None):
         with torch.autocast(device, enabled=False):
-            return render(planes.float(), c, resolution, generator)
+            return render(planes.float(), c, resolution, rng)
     G.render = render_fp32
     try:
         with torch.autocast(device, dtype=dtype):
@@ -222,8 +262,9 @@ def synthesize(G: TriPlaneGenerator, ws, c, neural_rendering_resolution=None, mi
 
 # %% ../nbs/14_full_scale.ipynb #626973dd
 import sys
-if __name__ == "__main__" and Path(sys.argv[0]).name == "fullscale.py":      # `python -m warpgan.fullscale` (last: everything above is defined), not a notebook
+# `python -m warpgan.fullscale` (last: everything above is defined), not a notebook
+if __name__ == "__main__" and Path(sys.argv[0]).name == "fullscale.py":
     try:
         sys.exit(main())
-    except (ValueError, FileNotFoundError) as e:                  # bad input: one line, no traceback
+    except (ValueError, FileNotFoundError) as e:  # bad input: one line, no traceback
         sys.exit(f"python -m warpgan.fullscale: error: {e}")

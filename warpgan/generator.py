@@ -26,7 +26,8 @@ from .core import shipped_model
 # %% ../nbs/02_generator.ipynb #253d94e6
 class FullyConnectedLayer(nn.Module):
     "StyleGAN's dense layer with equalised learning rate (`weight`, `bias`), optional leaky ReLU."
-    def __init__(self, in_features, out_features, bias=True, activation="linear", lr_multiplier=1.0, bias_init=0.0):
+    def __init__(self, in_features, out_features, bias=True, activation="linear", lr_multiplier=1.0,
+                 bias_init=0.0):
         super().__init__()
         self.activation = activation
         self.weight = nn.Parameter(torch.randn(out_features, in_features) / lr_multiplier)
@@ -46,14 +47,18 @@ def normalize_2nd_moment(x, eps=1e-8):
 # %% ../nbs/02_generator.ipynb #03e93aab
 class MappingNetwork(nn.Module):
     "z `(B, z_dim)` and label c `(B, c_dim)` → ws `(B, num_ws, w_dim)`, with `w_avg` tracking and truncation."
-    def __init__(self, z_dim, c_dim, w_dim, num_ws, num_layers=2, lr_multiplier=0.01, w_avg_beta=0.998):
+    def __init__(self, z_dim, c_dim, w_dim, num_ws, num_layers=2, lr_multiplier=0.01,
+                 w_avg_beta=0.998):
         super().__init__()
-        self.z_dim, self.c_dim, self.w_dim, self.num_ws, self.num_layers = z_dim, c_dim, w_dim, num_ws, num_layers
+        self.z_dim, self.c_dim, self.w_dim, self.num_ws, self.num_layers = (z_dim, c_dim, w_dim,
+                                                                            num_ws, num_layers)
         self.w_avg_beta = w_avg_beta
         self.embed = FullyConnectedLayer(c_dim, w_dim) if c_dim else None
         features = [z_dim + (w_dim if c_dim else 0)] + [w_dim] * num_layers
         for i in range(num_layers):
-            setattr(self, f"fc{i}", FullyConnectedLayer(features[i], features[i + 1], activation="lrelu", lr_multiplier=lr_multiplier))
+            setattr(self, f"fc{i}",
+                    FullyConnectedLayer(features[i], features[i + 1], activation="lrelu",
+                                        lr_multiplier=lr_multiplier))
         self.register_buffer("w_avg", torch.zeros(w_dim))
 
     def forward(self, z, c, truncation_psi=1.0, truncation_cutoff=None, update_emas=False):
@@ -81,10 +86,12 @@ def upfirdn2d(x, f, up=1, down=1, pad=(0, 0, 0, 0), gain=1.0):
     "Zero-insert by `up`, pad `(left, right, top, bottom)` (negative crops), convolve with `f`·gain, keep every `down`-th pixel."
     B, C, H, W = x.shape
     if up > 1:
-        x = F.pad(x.reshape(B, C, H, 1, W, 1), (0, up - 1, 0, 0, 0, up - 1)).reshape(B, C, H * up, W * up)
-    k = (f * gain).flip([0, 1]).to(x.dtype)[None, None].expand(C, 1, *f.shape)   # true convolution = correlation, flipped
+        x = F.pad(x.reshape(B, C, H, 1, W, 1),
+                  (0, up - 1, 0, 0, 0, up - 1)).reshape(B, C, H * up, W * up)
+    # true convolution = correlation, flipped
+    k = (f * gain).flip([0, 1]).to(x.dtype)[None, None].expand(C, 1, *f.shape)
     if min(pad) >= 0 and pad[0] == pad[1] and pad[2] == pad[3]:
-        x = F.conv2d(x, k, padding=(pad[2], pad[0]), groups=C)                        # symmetric: no padded copy
+        x = F.conv2d(x, k, padding=(pad[2], pad[0]), groups=C)  # symmetric: no padded copy
     else:
         x = F.pad(x, [max(p, 0) for p in pad])
         l, r, t, b = (max(-p, 0) for p in pad)
@@ -113,7 +120,8 @@ def conv2d_resample(x, w, f=None, up=1, down=1, padding=0, groups=1):
         p0, p1 = p0 + (fw + up - 1) // 2 - (kw - 1), p1 + (fw - up) // 2 - (kw - up)
         t = max(min(-p0, -p1), 0)      # padding the transposed convolution can absorb
         # conv_transpose2d wants (I, O/groups, k, k) per group
-        wt = w.reshape(groups, O // groups, -1, kh, kw).transpose(1, 2).reshape(-1, O // groups, kh, kw)
+        wt = w.reshape(groups, O // groups, -1, kh, kw).transpose(1, 2)
+        wt = wt.reshape(-1, O // groups, kh, kw)
         x = F.conv_transpose2d(x, wt, stride=up, padding=t, groups=groups)
         x = upfirdn2d(x, f, pad=(p0 + t, p1 + t, p0 + t, p1 + t), gain=up * up)
         return downsample2d(x, f, down) if down > 1 else x
@@ -130,20 +138,22 @@ def modulated_conv2d(x, weight, styles, up=1, down=1, resample_filter=None, demo
         if demodulate:
             w = w * (w.square().sum(dim=[1, 2, 3], keepdim=True) + 1e-8).rsqrt()
         return conv2d_resample(x, w.to(x.dtype), resample_filter, up=up, down=down, padding=kh // 2)
-    # a batch: style the input, one shared kernel, demodulate the output (EG3D's `fused_modconv=False`)
+    # a batch: style the input, one shared kernel, demodulate the output (EG3D's
+    # `fused_modconv=False`)
     x = x * styles[:, :, None, None].to(x.dtype)
     x = conv2d_resample(x, weight.to(x.dtype), resample_filter, up=up, down=down, padding=kh // 2)
     if demodulate:
-        d = ((weight[None] * styles[:, None, :, None, None]).square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt()
+        d = ((weight[None] * styles[:, None, :, None, None]).square().sum(dim=[2, 3, 4])
+             + 1e-8).rsqrt()
         x = x * d[:, :, None, None].to(x.dtype)
     return x
 
 # %% ../nbs/02_generator.ipynb #203c6ba4
-def random_on(device, shape, generator=None, normal=False) -> torch.Tensor:
-    "Uniform (or standard normal) samples on `device`, drawn where `generator` lives: a seeded CPU generator also drives a GPU run."
+def random_on(device, shape, rng=None, normal=False) -> torch.Tensor:
+    "Uniform (or standard normal) samples on `device`, drawn where `rng` lives: a seeded CPU generator also drives a GPU run."
     draw = torch.randn if normal else torch.rand
-    where = generator.device if generator is not None else device
-    return draw(shape, device=where, generator=generator).to(device)
+    where = rng.device if rng is not None else device
+    return draw(shape, device=where, generator=rng).to(device)
 
 def needs_grad(*tensors) -> bool:
     "Will autograd need these tensors' history? (If not, temporaries can be updated in place.)"
@@ -164,9 +174,11 @@ def bias_act(x, b, act="linear", clamp=None):
 # %% ../nbs/02_generator.ipynb #cad0f194
 class SynthesisLayer(nn.Module):
     "Modulated 3×3 conv + noise + bias + lrelu (EG3D/StyleGAN2 names: affine, weight, bias, noise_const, noise_strength)."
-    def __init__(self, in_channels, out_channels, w_dim, resolution, up=1, use_noise=True, kernel_size=3, conv_clamp=None):
+    def __init__(self, in_channels, out_channels, w_dim, resolution, up=1, use_noise=True,
+                 kernel_size=3, conv_clamp=None):
         super().__init__()
-        self.resolution, self.up, self.use_noise, self.conv_clamp = resolution, up, use_noise, conv_clamp
+        self.resolution, self.up = resolution, up
+        self.use_noise, self.conv_clamp = use_noise, conv_clamp
         self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1)
         self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))
         self.bias = nn.Parameter(torch.zeros(out_channels))
@@ -175,11 +187,13 @@ class SynthesisLayer(nn.Module):
             self.register_buffer("noise_const", torch.randn(resolution, resolution))
             self.noise_strength = nn.Parameter(torch.zeros([]))
 
-    def forward(self, x, w, noise_mode="const", generator=None):
-        x = modulated_conv2d(x, self.weight, self.affine(w), up=self.up, resample_filter=self.resample_filter)
+    def forward(self, x, w, noise_mode="const", rng=None):
+        x = modulated_conv2d(x, self.weight, self.affine(w), up=self.up,
+                             resample_filter=self.resample_filter)
         if self.use_noise and noise_mode != "none":
             if noise_mode == "random":
-                noise = random_on(x.device, (x.shape[0], 1, self.resolution, self.resolution), generator, normal=True)
+                noise = random_on(x.device, (x.shape[0], 1, self.resolution, self.resolution),
+                                  rng, normal=True)
             else:
                 noise = self.noise_const
             noise = noise.to(x.dtype) * self.noise_strength
@@ -202,11 +216,13 @@ class ToRGBLayer(nn.Module):
 # %% ../nbs/02_generator.ipynb #3942d6ab
 class SynthesisBlock(nn.Module):
     "One resolution of StyleGAN2's skip generator: [const | conv0 (up)] → conv1 → + ToRGB on the upsampled image."
-    def __init__(self, in_channels, out_channels, w_dim, resolution, img_channels, up=2, use_noise=True, conv_clamp=None):
+    def __init__(self, in_channels, out_channels, w_dim, resolution, img_channels, up=2,
+                 use_noise=True, conv_clamp=None):
         super().__init__()
         self.in_channels, self.resolution, self.up = in_channels, resolution, up
         self.register_buffer("resample_filter", setup_filter())
-        layer = lambda i, up: SynthesisLayer(i, out_channels, w_dim, resolution, up=up, use_noise=use_noise, conv_clamp=conv_clamp)
+        layer = lambda i, up: SynthesisLayer(i, out_channels, w_dim, resolution, up=up,
+                                             use_noise=use_noise, conv_clamp=conv_clamp)
         if in_channels == 0:
             self.const = nn.Parameter(torch.randn(out_channels, resolution, resolution))
         else:
@@ -216,13 +232,13 @@ class SynthesisBlock(nn.Module):
         self.num_conv = 1 if in_channels == 0 else 2
         self.num_torgb = 1
 
-    def forward(self, x, img, ws, noise_mode="const", generator=None):
+    def forward(self, x, img, ws, noise_mode="const", rng=None):
         w = iter(ws.unbind(dim=1))
         if self.in_channels == 0:
             x = self.const[None].repeat(ws.shape[0], 1, 1, 1)
         else:
-            x = self.conv0(x, next(w), noise_mode, generator)
-        x = self.conv1(x, next(w), noise_mode, generator)
+            x = self.conv0(x, next(w), noise_mode, rng)
+        x = self.conv1(x, next(w), noise_mode, rng)
         if img is not None and self.up > 1:
             img = upsample2d(img, self.resample_filter, self.up)
         y = self.torgb(x, next(w))
@@ -241,22 +257,25 @@ class SynthesisNetwork(nn.Module):
             block = SynthesisBlock(ch[r // 2] if r > 4 else 0, ch[r], w_dim, r, img_channels)
             self.num_ws += block.num_conv
             setattr(self, f"b{r}", block)
-        self.num_ws += 1     # the last ToRGB's w; each block's ToRGB shares the next block's first w
+        self.num_ws += 1  # the last ToRGB's w; each block's ToRGB shares the next block's first w
 
-    def forward(self, ws, noise_mode="const", generator=None):
+    def forward(self, ws, noise_mode="const", rng=None):
         x = img = None
         k = 0
         for r in self.block_resolutions:
             block = getattr(self, f"b{r}")
-            x, img = block(x, img, ws[:, k:k + block.num_conv + block.num_torgb], noise_mode, generator)
+            x, img = block(x, img, ws[:, k:k + block.num_conv + block.num_torgb], noise_mode,
+                           rng)
             k += block.num_conv
         return img
 
 class Backbone(nn.Module):
     "EG3D's StyleGAN2 backbone: `mapping` and `synthesis` (its output: the three stacked feature planes)."
-    def __init__(self, z_dim, c_dim, w_dim, img_resolution, img_channels, mapping_layers=2, channel_base=32768, channel_max=512):
+    def __init__(self, z_dim, c_dim, w_dim, img_resolution, img_channels, mapping_layers=2,
+                 channel_base=32768, channel_max=512):
         super().__init__()
-        self.synthesis = SynthesisNetwork(w_dim, img_resolution, img_channels, channel_base, channel_max)
+        self.synthesis = SynthesisNetwork(w_dim, img_resolution, img_channels, channel_base,
+                                          channel_max)
         self.num_ws = self.synthesis.num_ws
         self.mapping = MappingNetwork(z_dim, c_dim, w_dim, self.num_ws, num_layers=mapping_layers)
 
@@ -279,7 +298,8 @@ def sample_from_planes(planes, points, box_warp=1.0, axes="eg3d"):
     "Bilinear features `(B, 3, M, C)` of `planes` `(B, 3, C, H, W)` at world `points` `(B, M, 3)`, plane axes `axes`."
     B, P, C, H, W = planes.shape
     coords = project_onto_planes(points * (2 / box_warp), axes).reshape(B * P, 1, -1, 2)
-    out = F.grid_sample(planes.reshape(B * P, C, H, W), coords, mode="bilinear", padding_mode="zeros", align_corners=False)
+    out = F.grid_sample(planes.reshape(B * P, C, H, W), coords, mode="bilinear",
+                        padding_mode="zeros", align_corners=False)
     return out.reshape(B, P, C, -1).permute(0, 1, 3, 2)
 
 # %% ../nbs/02_generator.ipynb #3ed6e27e
@@ -287,8 +307,10 @@ class OSGDecoder(nn.Module):
     "EG3D's decoder: mean tri-plane feature → (density logit `(…, 1)`, features `(…, C)`); `net.0`, `net.2` are its layers."
     def __init__(self, n_features, hidden_dim=64, out_features=32, lr_multiplier=1.0):
         super().__init__()
-        self.net = nn.Sequential(FullyConnectedLayer(n_features, hidden_dim, lr_multiplier=lr_multiplier), nn.Softplus(),
-                                 FullyConnectedLayer(hidden_dim, 1 + out_features, lr_multiplier=lr_multiplier))
+        self.net = nn.Sequential(FullyConnectedLayer(n_features, hidden_dim,
+                                                     lr_multiplier=lr_multiplier), nn.Softplus(),
+                                 FullyConnectedLayer(hidden_dim, 1 + out_features,
+                                                     lr_multiplier=lr_multiplier))
 
     def forward(self, sampled_features):
         x = self.net(sampled_features.mean(1))
@@ -302,24 +324,29 @@ def ray_march(features, sigma_logits, depths, white_back=False):
     f_mid, depth_mid = mid(features), mid(depths)
     density = F.softplus(mid(sigma_logits) - 1)
     alpha = 1 - torch.exp(-density * deltas)
-    trans = torch.cumprod(torch.cat((torch.ones_like(alpha[:, :, :1]), 1 - alpha + 1e-10), dim=2), dim=2)[:, :, :-1]
+    trans = torch.cumprod(torch.cat((torch.ones_like(alpha[:, :, :1]), 1 - alpha + 1e-10), dim=2),
+                          dim=2)[:, :, :-1]
     weights = alpha * trans
     total = weights.sum(2)
     feat = (weights * f_mid).sum(2)
-    hit = total > 0                     # EG3D: 0/0 → NaN → +inf; here without a NaN in the backward pass
-    depth = torch.where(hit, (weights * depth_mid).sum(2) / torch.where(hit, total, torch.ones_like(total)), math.inf)
-    depth = torch.clamp(depth, depths.min(), depths.max())     # EG3D clamps to the whole batch's sample range
+    hit = total > 0  # EG3D: 0/0 → NaN → +inf; here without a NaN in the backward pass
+    depth = torch.where(hit,
+                        (weights * depth_mid).sum(2)
+                        / torch.where(hit, total, torch.ones_like(total)), math.inf)
+    # EG3D clamps to the whole batch's sample range
+    depth = torch.clamp(depth, depths.min(), depths.max())
     if white_back:
         feat = feat + 1 - total
     return feat * 2 - 1, depth, weights
 
-def stratified_depths(batch, n_rays, start, end, n, device, generator=None):
+def stratified_depths(batch, n_rays, start, end, n, device, rng=None):
     "`(B, M, n, 1)` depths: n bins between `start` and `end`, one uniform jitter per bin."
-    base = torch.linspace(start, end, n, device=device).reshape(1, 1, n, 1).repeat(batch, n_rays, 1, 1)
-    jitter = random_on(device, base.shape, generator)
+    base = torch.linspace(start, end, n, device=device).reshape(1, 1, n, 1)
+    base = base.repeat(batch, n_rays, 1, 1)
+    jitter = random_on(device, base.shape, rng)
     return base + jitter * (end - start) / (n - 1)
 
-def importance_depths(depths, weights, n, generator=None):
+def importance_depths(depths, weights, n, rng=None):
     "`(B, M, n, 1)` depths drawn from the coarse `weights` by inverse-CDF sampling (EG3D's smoothing kept)."
     B, M, N, _ = depths.shape
     z = depths.reshape(B * M, N)
@@ -329,7 +356,7 @@ def importance_depths(depths, weights, n, generator=None):
     w = w[:, 1:-1] + 1e-5                                    # sample_pdf's eps
     pdf = w / w.sum(-1, keepdim=True)
     cdf = torch.cat((torch.zeros_like(pdf[:, :1]), torch.cumsum(pdf, -1)), -1)
-    u = random_on(z.device, (B * M, n), generator).contiguous()
+    u = random_on(z.device, (B * M, n), rng).contiguous()
     idx = torch.searchsorted(cdf, u, right=True)
     lo, hi = (idx - 1).clamp(min=0), idx.clamp(max=cdf.shape[-1] - 1)
     c_lo, c_hi = cdf.gather(1, lo), cdf.gather(1, hi)
@@ -340,45 +367,57 @@ def importance_depths(depths, weights, n, generator=None):
 # %% ../nbs/02_generator.ipynb #9906e104
 class SuperResolution(nn.Module):
     "StyleGAN2 blocks from the neural resolution to the output, modulated by the last w (EG3D names `block0`, `block1`)."
-    def __init__(self, in_channels, input_resolution, channels=(256, 128), ups=(2, 2), w_dim=512, conv_clamp=None):
+    def __init__(self, in_channels, input_resolution, channels=(256, 128), ups=(2, 2), w_dim=512,
+                 conv_clamp=None):
         super().__init__()
         self.input_resolution = input_resolution
         r, cin = input_resolution, in_channels
         for i, (c, up) in enumerate(zip(channels, ups)):
             r *= up
-            setattr(self, f"block{i}", SynthesisBlock(cin, c, w_dim, r, 3, up=up, conv_clamp=conv_clamp))
+            setattr(self, f"block{i}",
+                    SynthesisBlock(cin, c, w_dim, r, 3, up=up, conv_clamp=conv_clamp))
             cin = c
         self.n_blocks = len(channels)
 
-    def forward(self, rgb, x, ws, noise_mode="none", generator=None):
+    def forward(self, rgb, x, ws, noise_mode="none", rng=None):
         ws = ws[:, -1:].repeat(1, 3, 1)
         if x.shape[-1] != self.input_resolution:
             size = (self.input_resolution, self.input_resolution)
             x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
-            rgb = F.interpolate(rgb, size=size, mode="bilinear", align_corners=False, antialias=True)
+            rgb = F.interpolate(rgb, size=size, mode="bilinear", align_corners=False,
+                                antialias=True)
         for i in range(self.n_blocks):
-            x, rgb = getattr(self, f"block{i}")(x, rgb, ws, noise_mode, generator)
+            x, rgb = getattr(self, f"block{i}")(x, rgb, ws, noise_mode, rng)
         return rgb
 
 # %% ../nbs/02_generator.ipynb #b21c2fec
 CONFIGS = {
-    "ffhq512": dict(z_dim=512, w_dim=512, c_dim=25, img_resolution=512, plane_resolution=256, plane_channels=32,
-                    channel_base=32768, channel_max=512, mapping_layers=2, decoder_hidden=64, planes="eg3d",
-                    sr_channels=(256, 128), sr_ups=(2, 2), sr_input_resolution=128, sr_conv_clamp=256,
-                    rendering=dict(depth_resolution=48, depth_resolution_importance=48, ray_start=2.25, ray_end=3.3,
+    "ffhq512": dict(z_dim=512, w_dim=512, c_dim=25, img_resolution=512, plane_resolution=256,
+                    plane_channels=32,
+                    channel_base=32768, channel_max=512, mapping_layers=2, decoder_hidden=64,
+                    planes="eg3d",
+                    sr_channels=(256, 128), sr_ups=(2, 2), sr_input_resolution=128,
+                    sr_conv_clamp=256,
+                    rendering=dict(depth_resolution=48, depth_resolution_importance=48,
+                                   ray_start=2.25, ray_end=3.3,
                                    box_warp=1.0, neural_rendering_resolution=128, white_back=False,
-                                   superresolution_noise_mode="none")),     # EG3D's train.py default (--sr_noise_mode)
-    "tiny": dict(z_dim=128, w_dim=128, c_dim=25, img_resolution=64, plane_resolution=64, plane_channels=32,
-                 channel_base=4096, channel_max=128, mapping_layers=2, decoder_hidden=64, planes="eg3d",
+                                   # EG3D's train.py default (--sr_noise_mode)
+                                   superresolution_noise_mode="none")),
+    "tiny": dict(z_dim=128, w_dim=128, c_dim=25, img_resolution=64, plane_resolution=64,
+                 plane_channels=32,
+                 channel_base=4096, channel_max=128, mapping_layers=2, decoder_hidden=64,
+                 planes="eg3d",
                  sr_channels=(64, 32), sr_ups=(2, 1), sr_input_resolution=32, sr_conv_clamp=None,
-                 rendering=dict(depth_resolution=16, depth_resolution_importance=16, ray_start=2.25, ray_end=3.3,
+                 rendering=dict(depth_resolution=16, depth_resolution_importance=16, ray_start=2.25,
+                                ray_end=3.3,
                                 box_warp=1.0, neural_rendering_resolution=32, white_back=True)),
 }
 
 def check_latent(x, name):
     "A non-empty float tensor of finite values, or a `ValueError` naming `name`."
     if not x.is_floating_point() or len(x) == 0:
-        raise ValueError(f"{name}: expected a non-empty float tensor, got {len(x)} rows of dtype {x.dtype}")
+        raise ValueError(f"{name}: expected a non-empty float tensor, got {len(x)} rows of dtype "
+                         f"{x.dtype}")
     check_finite(x, name)
 
 # %% ../nbs/02_generator.ipynb #7a137f85
@@ -394,11 +433,13 @@ class TriPlaneGenerator(nn.Module):
             raise ValueError(f"planes: expected one of {sorted(PLANE_AXES)}, got {self.planes!r}")
         self.rendering_kwargs = cfg["rendering"]
         self.neural_rendering_resolution = self.rendering_kwargs["neural_rendering_resolution"]
-        self.backbone = Backbone(self.z_dim, self.c_dim, self.w_dim, cfg["plane_resolution"], 3 * self.plane_channels,
+        self.backbone = Backbone(self.z_dim, self.c_dim, self.w_dim, cfg["plane_resolution"],
+                                 3 * self.plane_channels,
                                  cfg["mapping_layers"], cfg["channel_base"], cfg["channel_max"])
         self.num_ws = self.backbone.num_ws
         self.decoder = OSGDecoder(self.plane_channels, cfg["decoder_hidden"], 32)
-        self.superresolution = SuperResolution(32, cfg["sr_input_resolution"], cfg["sr_channels"], cfg["sr_ups"], self.w_dim,
+        self.superresolution = SuperResolution(32, cfg["sr_input_resolution"], cfg["sr_channels"],
+                                               cfg["sr_ups"], self.w_dim,
                                                conv_clamp=cfg.get("sr_conv_clamp"))
 
     @classmethod
@@ -413,7 +454,8 @@ class TriPlaneGenerator(nn.Module):
     def mapping(self, z, c, truncation_psi=1.0, truncation_cutoff=None, update_emas=False):
         "z `(B, z_dim)`, label c `(B, 25)` → ws `(B, num_ws, w_dim)`."
         if not torch.is_tensor(z) or z.ndim != 2 or z.shape[1] != self.z_dim:
-            raise ValueError(f"z: expected a (B, {self.z_dim}) latent tensor, got {tuple(getattr(z, 'shape', ())) or type(z).__name__}")
+            raise ValueError(f"z: expected a (B, {self.z_dim}) latent tensor, got "
+                             f"{tuple(getattr(z, 'shape', ())) or type(z).__name__}")
         check_latent(z, "z")
         self._check_label(c, len(z))
         return self.backbone.mapping(z, c, truncation_psi, truncation_cutoff, update_emas)
@@ -422,11 +464,12 @@ class TriPlaneGenerator(nn.Module):
         "Validate camera labels `(batch, 25)` (a clear error instead of a shape error deep inside torch)."
         split_label(c)
         if c.ndim != 2 or len(c) != batch:
-            raise ValueError(f"c: expected ({batch}, 25) camera labels to match the latents, got shape {tuple(c.shape)}")
+            raise ValueError(f"c: expected ({batch}, 25) camera labels to match the latents, got "
+                             f"shape {tuple(c.shape)}")
 
 # %% ../nbs/02_generator.ipynb #40e32cd1
 @patch
-def render(self: TriPlaneGenerator, planes, c, resolution, generator=None):
+def render(self: TriPlaneGenerator, planes, c, resolution, rng=None):
     "Volume-render `planes` `(B, 3, C, H, W)` in cameras `c`: feature image, depth image, weight sum, at `resolution`²."
     cam2world, intrinsics = split_label(c.float())
     B = len(planes)
@@ -436,53 +479,64 @@ def render(self: TriPlaneGenerator, planes, c, resolution, generator=None):
         points = (origins[:, :, None] + depths * dirs[:, :, None]).reshape(B, -1, 3)
         sigma, feat = self.decoder(sample_from_planes(planes, points, o["box_warp"], self.planes))
         return sigma.reshape(B, M, -1, 1), feat.reshape(B, M, depths.shape[2], -1)
-    d_coarse = stratified_depths(B, M, o["ray_start"], o["ray_end"], o["depth_resolution"], planes.device, generator)
+    d_coarse = stratified_depths(B, M, o["ray_start"], o["ray_end"], o["depth_resolution"],
+                                 planes.device, rng)
     s_coarse, f_coarse = evaluate(d_coarse)
     depths, sigma, feats = d_coarse, s_coarse, f_coarse
     if o["depth_resolution_importance"] > 0:
         _, _, w = ray_march(f_coarse, s_coarse, d_coarse, o["white_back"])
-        d_fine = importance_depths(d_coarse, w, o["depth_resolution_importance"], generator)
+        d_fine = importance_depths(d_coarse, w, o["depth_resolution_importance"], rng)
         s_fine, f_fine = evaluate(d_fine)
         depths, order = torch.sort(torch.cat((d_coarse, d_fine), 2), dim=2)
         sigma = torch.gather(torch.cat((s_coarse, s_fine), 2), 2, order)
-        feats = torch.gather(torch.cat((f_coarse, f_fine), 2), 2, order.expand(-1, -1, -1, f_coarse.shape[-1]))
+        feats = torch.gather(torch.cat((f_coarse, f_fine), 2), 2,
+                             order.expand(-1, -1, -1, f_coarse.shape[-1]))
     feat, depth, weights = ray_march(feats, sigma, depths, o["white_back"])
     image = lambda v: v.permute(0, 2, 1).reshape(B, -1, resolution, resolution)
     return image(feat), image(depth), image(weights.sum(2))
 
 # %% ../nbs/02_generator.ipynb #a26308ec
 @patch
-def synthesis(self: TriPlaneGenerator, ws, c, neural_rendering_resolution=None, noise_mode="const", generator=None,
+def synthesis(self: TriPlaneGenerator, ws, c, neural_rendering_resolution=None, noise_mode="const",
+              rng=None,
               return_planes=False):
     "ws `(B, num_ws, w_dim)`, label c `(B, 25)` → dict `image`, `image_raw`, `image_depth`, `weights_sum`, `feature_image`."
     R = neural_rendering_resolution or self.neural_rendering_resolution
     if not torch.is_tensor(ws) or ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
-        raise ValueError(f"ws: expected (B, {self.num_ws}, {self.w_dim}) latents, got {tuple(getattr(ws, 'shape', ()))}")
+        raise ValueError(f"ws: expected (B, {self.num_ws}, {self.w_dim}) latents, got "
+                         f"{tuple(getattr(ws, 'shape', ()))}")
     check_latent(ws, "ws")
     self._check_label(c, len(ws))
-    if generator is None and not self.training:
-        generator = torch.Generator().manual_seed(0)       # eval: the same draws on every call, so the same pixels
-    planes = self.backbone.synthesis(ws, noise_mode, generator)
+    if rng is None and not self.training:
+        # eval: the same draws on every call, so the same pixels
+        rng = torch.Generator().manual_seed(0)
+    planes = self.backbone.synthesis(ws, noise_mode, rng)
     planes = planes.reshape(len(planes), 3, self.plane_channels, *planes.shape[-2:])
-    feature_image, depth, weights_sum = self.render(planes, c, R, generator)
+    feature_image, depth, weights_sum = self.render(planes, c, R, rng)
     rgb = feature_image[:, :3]
-    sr_noise = "none" if noise_mode == "const" else self.rendering_kwargs.get("superresolution_noise_mode", noise_mode)
-    sr = self.superresolution(rgb, feature_image, ws, sr_noise, generator)
-    out = {"image": sr, "image_raw": rgb, "image_depth": depth, "weights_sum": weights_sum, "feature_image": feature_image}
+    sr_noise = ("none" if noise_mode == "const"
+                else self.rendering_kwargs.get("superresolution_noise_mode", noise_mode))
+    sr = self.superresolution(rgb, feature_image, ws, sr_noise, rng)
+    out = {"image": sr, "image_raw": rgb, "image_depth": depth, "weights_sum": weights_sum,
+           "feature_image": feature_image}
     if return_planes:
         out["planes"] = planes
     return out
 
 @patch
-def forward(self: TriPlaneGenerator, z, c, truncation_psi=1.0, truncation_cutoff=None, neural_rendering_resolution=None,
-            noise_mode="const", generator=None, update_emas=False, c_cond=None):
+def forward(self: TriPlaneGenerator, z, c, truncation_psi=1.0, truncation_cutoff=None,
+            neural_rendering_resolution=None,
+            noise_mode="const", rng=None, update_emas=False, c_cond=None):
     "z `(B, z_dim)` and camera label c `(B, 25)` (rendering, and conditioning unless `c_cond` is given) → `synthesis`'s dict."
-    ws = self.mapping(z, c if c_cond is None else c_cond, truncation_psi, truncation_cutoff, update_emas)
-    return self.synthesis(ws, c, neural_rendering_resolution, noise_mode, generator)
+    ws = self.mapping(z, c if c_cond is None else c_cond, truncation_psi, truncation_cutoff,
+                      update_emas)
+    return self.synthesis(ws, c, neural_rendering_resolution, noise_mode, rng)
 
 # %% ../nbs/02_generator.ipynb #05b56155
-WEIGHTS = {"tiny": ("generator_tiny.pt", "73309a39330f7374345c671b6e460a8c971da8d02cfb05219ab429b638104d90",
-                    dict(config=CONFIGS["tiny"]))}   # name → (file in warpgan/weights, sha256, constructor arguments)
+WEIGHTS = {"tiny": ("generator_tiny.pt",
+                    "73309a39330f7374345c671b6e460a8c971da8d02cfb05219ab429b638104d90",
+                    # name → (file in warpgan/weights, sha256, constructor arguments)
+                    dict(config=CONFIGS["tiny"]))}
 
 @patch(cls_method=True)
 def from_pretrained(cls: TriPlaneGenerator, name: str = "tiny") -> TriPlaneGenerator:

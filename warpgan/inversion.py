@@ -24,7 +24,8 @@ from fastcore.basics import patch
 from tqdm.auto import tqdm
 
 from .camera import check_finite, prepare_label, split_label
-from .core import (atomic_save, batch_from, data_parallel, distributed_rank, frozen, resize_raw, shipped_model,
+from .core import (atomic_save, batch_from, data_parallel, distributed_rank, frozen,
+                          resize_raw, shipped_model,
                           step_seed)
 from .generator import TriPlaneGenerator
 from .world import BACKGROUND
@@ -34,16 +35,19 @@ def as_bchw(image) -> torch.Tensor:
     "A tensor `(B, C, H, W)` in [-1, 1] from a tensor (any of CHW/BCHW) or a uint8 array (HW, HWC, BHWC)."
     if isinstance(image, np.ndarray):
         if image.dtype != np.uint8:
-            raise ValueError(f"image: a numpy image must be uint8 (0–255), got {image.dtype}; pass a float tensor in [-1, 1] instead")
+            raise ValueError(f"image: a numpy image must be uint8 (0–255), got {image.dtype}; pass "
+                             "a float tensor in [-1, 1] instead")
         t = torch.from_numpy(image).float() / 127.5 - 1
         t = t[..., None] if t.ndim == 2 else t
         t = t.permute(2, 0, 1) if t.ndim == 3 else t.permute(0, 3, 1, 2)
     elif torch.is_tensor(image):
         if image.is_complex() or image.dtype == torch.bool:
-            raise ValueError(f"image: expected a real-valued tensor in [-1, 1], got dtype {image.dtype}")
+            raise ValueError("image: expected a real-valued tensor in [-1, 1], got dtype "
+                             f"{image.dtype}")
         t = image.float()
     else:
-        raise ValueError(f"image: expected a tensor or a uint8 numpy array, got {type(image).__name__}")
+        raise ValueError("image: expected a tensor or a uint8 numpy array, got "
+                         f"{type(image).__name__}")
     if t.ndim == 3:
         t = t[None]
     if t.ndim != 4:
@@ -67,13 +71,16 @@ def prepare_image(image, resolution: int = 64) -> torch.Tensor:
     elif C != 3:
         raise ValueError(f"image: expected 1 (grey), 2, 3 (RGB) or 4 (RGBA) channels, got {C}")
     if t.min() < -1.01 or t.max() > 1.01:
-        raise ValueError(f"image: values must lie in [-1, 1] (got {t.min().item():.3g} … {t.max().item():.3g}); "
+        raise ValueError(f"image: values must lie in [-1, 1] (got {t.min().item():.3g} … "
+                         f"{t.max().item():.3g}); "
                          "scale a [0, 1] image by 2x − 1")
     if H != W:
-        raise ValueError(f"image: expected a square image (the camera describes a square crop), got {H}×{W}")
+        raise ValueError("image: expected a square image (the camera describes a square crop), "
+                         f"got {H}×{W}")
     if H != resolution:
         warnings.warn(f"image: resized from {H}×{W} to the generator's {resolution}×{resolution}")
-        t = F.interpolate(t, size=(resolution, resolution), mode="bilinear", align_corners=False, antialias=True)
+        t = F.interpolate(t, size=(resolution, resolution), mode="bilinear", align_corners=False,
+                          antialias=True)
     return t.clamp(-1, 1).contiguous()
 
 # %% ../nbs/04_inversion.ipynb #4f0ff649
@@ -91,7 +98,8 @@ def load_lpips(net: str = "alex"):
             import lpips
             _lpips_cache[key] = lpips.LPIPS(net=net, verbose=False).eval().requires_grad_(False)
         else:
-            warnings.warn(f"LPIPS unavailable: the {net} backbone weights are not at {path} (they cannot be "
+            warnings.warn(f"LPIPS unavailable: the {net} backbone weights are not at {path} (they "
+                          "cannot be "
                           "downloaded here); losses and tables leave LPIPS out")
             _lpips_cache[key] = None
     return _lpips_cache[key]
@@ -117,19 +125,23 @@ class Inversion:
     def select(self, i: int) -> "Inversion":
         "Image `i` of a batched inversion, with its share of the time."
         losses = [step[i:i + 1] for step in self.losses]
-        return Inversion(self.ws[i:i + 1], self.G, self.c[i:i + 1], self.image[i:i + 1], self.depth[i:i + 1],
+        return Inversion(self.ws[i:i + 1], self.G, self.c[i:i + 1], self.image[i:i + 1],
+                         self.depth[i:i + 1],
                          self.seconds / len(self.ws), self.method, losses)
 
 def _result(G, ws, c, method, t0, losses) -> Inversion:
     with torch.no_grad():
         out = G.synthesis(ws, c, noise_mode="const")
-    return Inversion(ws.detach(), G, c, out["image"], out["image_depth"], time.time() - t0, method, losses)
+    return Inversion(ws.detach(), G, c, out["image"], out["image_depth"], time.time() - t0, method,
+                     losses)
 
 # %% ../nbs/04_inversion.ipynb #fcd34d69
-def image_loss(out: dict, target: torch.Tensor, lpips_model=None, lpips_weight: float = 1.0) -> torch.Tensor:
+def image_loss(out: dict, target: torch.Tensor, lpips_model=None,
+               lpips_weight: float = 1.0) -> torch.Tensor:
     "Per-image L2 (image and raw image) + `lpips_weight` × LPIPS if a model is given: shape `(B,)`."
     raw_target = resize_raw(target, out["image_raw"].shape[-1])
-    loss = (out["image"] - target).square().mean((1, 2, 3)) + (out["image_raw"] - raw_target).square().mean((1, 2, 3))
+    loss = ((out["image"] - target).square().mean((1, 2, 3))
+            + (out["image_raw"] - raw_target).square().mean((1, 2, 3)))
     if lpips_model is not None and lpips_weight:
         loss = loss + lpips_weight * lpips_model(out["image"], target).flatten()
     return loss
@@ -140,7 +152,8 @@ def lr_ramp(t: float, rampup: float = 0.05, rampdown: float = 0.25) -> float:
     down = 0.5 - 0.5 * math.cos(math.pi * min(1.0, (1 - t) / rampdown))
     return down * min(1.0, t / rampup) if rampup > 0 else down
 
-def invert_optimize(G: TriPlaneGenerator, image, c, space: str = "w+", steps: int = 300, lr: float = 0.02,
+def invert_optimize(G: TriPlaneGenerator, image, c, space: str = "w+", steps: int = 300,
+                    lr: float = 0.02,
                     lpips_weight: float = 1.0, seed: int = 0, progress: bool = True) -> Inversion:
     "Optimise a w (`space='w'`) or w+ (`'w+'`) from w_avg so that G renders `image` at cameras `c`."
     if space not in ("w", "w+"):
@@ -150,52 +163,65 @@ def invert_optimize(G: TriPlaneGenerator, image, c, space: str = "w+", steps: in
     c = prepare_label(c, len(image))
     lp = load_lpips() if lpips_weight else None
     g = torch.Generator().manual_seed(seed)
-    w = G.backbone.mapping.w_avg.detach().clone().repeat(len(image), 1 if space == "w" else G.num_ws, 1).requires_grad_(True)
+    w = G.backbone.mapping.w_avg.detach().clone().repeat(len(image),
+                                                         1 if space == "w" else G.num_ws,
+                                                         1).requires_grad_(True)
     opt = torch.optim.Adam([w], lr=lr)
     losses = []
     with frozen(G):
         for i in tqdm(range(steps), desc=f"optimising {space}", disable=not progress):
             for group in opt.param_groups:
                 group["lr"] = lr * lr_ramp((i + 1) / steps)
-            out = G.synthesis(w.expand(-1, G.num_ws, -1), c, noise_mode="const", generator=g)
+            out = G.synthesis(w.expand(-1, G.num_ws, -1), c, noise_mode="const", rng=g)
             loss = image_loss(out, image, lp, lpips_weight)
             opt.zero_grad(set_to_none=True); loss.sum().backward(); opt.step()
             losses.append(loss.detach())
-        return _result(G, w.detach().expand(-1, G.num_ws, -1).contiguous(), c, f"optimize_{space}", t0, torch.stack(losses).tolist() if losses else [])
+        return _result(G, w.detach().expand(-1, G.num_ws, -1).contiguous(), c, f"optimize_{space}",
+                       t0, torch.stack(losses).tolist() if losses else [])
 
 # %% ../nbs/04_inversion.ipynb #84e213a6
-def pti(G: TriPlaneGenerator, image, c, pivot_steps: int = 300, tune_steps: int = 100, lr: float = 3e-4,
-        lpips_weight: float = 1.0, locality: float = 0.0, locality_alpha: float = 30.0, extra_views=(),
+def pti(G: TriPlaneGenerator, image, c, pivot_steps: int = 300, tune_steps: int = 100,
+        lr: float = 3e-4,
+        lpips_weight: float = 1.0, locality: float = 0.0, locality_alpha: float = 30.0,
+        extra_views=(),
         seed: int = 0, pivot: Inversion = None, progress: bool = True) -> Inversion:
     "PTI for one image: a W pivot (found, or given as `pivot`), then a tuned copy of `G` (optional locality, extra targets)."
     t0, given_pivot = time.time(), pivot is not None
     image = prepare_image(image, G.img_resolution)
     if len(image) != 1:
-        raise ValueError(f"image: PTI tunes one generator per image; got a batch of {len(image)} (call pti per image)")
+        raise ValueError(f"image: PTI tunes one generator per image; got a batch of {len(image)} "
+                         "(call pti per image)")
     c = prepare_label(c, 1)
     extra = [(prepare_image(im, G.img_resolution), prepare_label(cc, 1)) for im, cc in extra_views]
     if pivot is None:
-        pivot = invert_optimize(G, image, c, "w", pivot_steps, lpips_weight=lpips_weight, seed=seed, progress=progress)
+        pivot = invert_optimize(G, image, c, "w", pivot_steps, lpips_weight=lpips_weight, seed=seed,
+                                progress=progress)
     elif pivot.method != "optimize_w" or len(pivot.ws) != 1:
-        raise ValueError(f"pivot: expected one image's W inversion (invert_optimize(..., 'w').select(i)), got {pivot.method} × {len(pivot.ws)}")
+        raise ValueError("pivot: expected one image's W inversion (invert_optimize(..., "
+                         f"'w').select(i)), got {pivot.method} × {len(pivot.ws)}")
     tuned = copy.deepcopy(G).train().requires_grad_(True)
-    tuned.backbone.mapping.requires_grad_(False)                 # the pivot is a w: the mapping is not used
+    tuned.backbone.mapping.requires_grad_(False)  # the pivot is a w: the mapping is not used
     lp = load_lpips() if lpips_weight else None
     g = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam([p for p in tuned.parameters() if p.requires_grad], lr=lr)
     losses = []
     for _ in tqdm(range(tune_steps), desc="tuning G", disable=not progress):
-        loss = image_loss(tuned.synthesis(pivot.ws, c, noise_mode="const", generator=g), image, lp, lpips_weight).sum()
+        loss = image_loss(tuned.synthesis(pivot.ws, c, noise_mode="const", rng=g), image, lp,
+                          lpips_weight).sum()
         for im, cc in extra:
-            loss = loss + image_loss(tuned.synthesis(pivot.ws, cc, noise_mode="const", generator=g), im, lp, lpips_weight).sum()
+            loss = (loss
+                    + image_loss(tuned.synthesis(pivot.ws, cc, noise_mode="const", rng=g), im,
+                                 lp, lpips_weight).sum())
         if locality:
             with torch.no_grad():
                 z = torch.randn(1, G.z_dim, generator=g)
                 w_rand = G.mapping(z, c)
                 d = w_rand - pivot.ws
                 w_near = pivot.ws + locality_alpha * d / d.norm()
-                ref = G.synthesis(w_near, c, noise_mode="const", generator=g)
-            loss = loss + locality * image_loss(tuned.synthesis(w_near, c, noise_mode="const", generator=g), ref["image"], lp, lpips_weight).sum()
+                ref = G.synthesis(w_near, c, noise_mode="const", rng=g)
+            loss = (loss + locality
+                    * image_loss(tuned.synthesis(w_near, c, noise_mode="const", rng=g),
+                                 ref["image"], lp, lpips_weight).sum())
         opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
         losses.append(loss.item())
     tuned.eval().requires_grad_(False)
@@ -208,8 +234,10 @@ class _ResDown(nn.Module):
     "Pre-activation residual block halving the resolution."
     def __init__(self, cin, cout):
         super().__init__()
-        self.body = nn.Sequential(nn.GroupNorm(8, cin), nn.LeakyReLU(0.2), nn.Conv2d(cin, cout, 3, 2, 1),
-                                  nn.GroupNorm(8, cout), nn.LeakyReLU(0.2), nn.Conv2d(cout, cout, 3, 1, 1))
+        self.body = nn.Sequential(nn.GroupNorm(8, cin), nn.LeakyReLU(0.2),
+                                  nn.Conv2d(cin, cout, 3, 2, 1),
+                                  nn.GroupNorm(8, cout), nn.LeakyReLU(0.2),
+                                  nn.Conv2d(cout, cout, 3, 1, 1))
         self.skip = nn.Conv2d(cin, cout, 1, 2)
 
     def forward(self, x):
@@ -219,13 +247,16 @@ class Encoder(nn.Module):
     "Image `(B, 3, R, R)` → w+ offsets `(B, num_ws, w_dim)` from the generator's w_avg (pSp-style pyramid heads)."
     def __init__(self, num_ws: int = 10, w_dim: int = 128, resolution: int = 64, channels=None):
         super().__init__()
-        channels = tuple(channels or (32, 64, 128, 128, 128))         # widths from the image down to 4² (the tiny ones by default)
+        # widths from the image down to 4² (the tiny ones by default)
+        channels = tuple(channels or (32, 64, 128, 128, 128))
         levels = int(math.log2(resolution)) - 2                      # 64² → 4²: 4 halvings
         self.stem = nn.Conv2d(3, channels[0], 3, 1, 1)
         self.down = nn.ModuleList(_ResDown(channels[i], channels[i + 1]) for i in range(levels))
         n_coarse, n_medium = 3, 3
-        self.groups = [(levels - 1, n_coarse), (levels - 2, n_medium), (levels - 3, num_ws - n_coarse - n_medium)]
-        self.heads = nn.ModuleList(nn.Linear(channels[lvl + 1] * 4, n * w_dim) for lvl, n in self.groups)
+        self.groups = [(levels - 1, n_coarse), (levels - 2, n_medium),
+                       (levels - 3, num_ws - n_coarse - n_medium)]
+        self.heads = nn.ModuleList(nn.Linear(channels[lvl + 1] * 4, n * w_dim) for lvl,
+                                   n in self.groups)
         for h in self.heads:
             nn.init.zeros_(h.weight); nn.init.zeros_(h.bias)
         self.num_ws, self.w_dim, self.resolution = num_ws, w_dim, resolution
@@ -239,7 +270,8 @@ class Encoder(nn.Module):
 
     def forward(self, image):
         feats = self.features(image)
-        out = [head(F.adaptive_avg_pool2d(F.leaky_relu(feats[lvl], 0.2), 2).flatten(1)).reshape(len(image), n, self.w_dim)
+        pooled = lambda lvl: F.adaptive_avg_pool2d(F.leaky_relu(feats[lvl], 0.2), 2).flatten(1)
+        out = [head(pooled(lvl)).reshape(len(image), n, self.w_dim)
                for head, (lvl, n) in zip(self.heads, self.groups)]
         return torch.cat(out, 1)
 
@@ -260,51 +292,58 @@ def delta_regulariser(ws: torch.Tensor) -> torch.Tensor:
 
 def render_alpha(out: dict, resolution: int) -> torch.Tensor:
     "The render's opacity (the ray's accumulated weight, at the neural resolution) resized to `resolution`²: its silhouette, soft."
-    return F.interpolate(out["weights_sum"], size=(resolution, resolution), mode="bilinear", align_corners=False)
+    return F.interpolate(out["weights_sum"], size=(resolution, resolution), mode="bilinear",
+                         align_corners=False)
 
 def silhouette_iou(out: dict, mask) -> torch.Tensor:
     "Per image: intersection over union of the render's silhouette (opacity > ½) and `mask` `(B, 1, R, R)` (> ½); 1 when both are empty."
     a, b = render_alpha(out, mask.shape[-1]) > 0.5, mask > 0.5
     union = (a | b).sum((1, 2, 3))
-    return torch.where(union > 0, (a & b).sum((1, 2, 3)) / union.clamp_min(1), torch.ones_like(union, dtype=torch.float))
+    return torch.where(union > 0, (a & b).sum((1, 2, 3)) / union.clamp_min(1),
+                       torch.ones_like(union, dtype=torch.float))
 
 def _encoder_loss(E, G, image, c, w_true, mask, lp, hp):
     "Loss of one batch and its parts (latent term only when `w_true` is known, silhouette term when `mask` is)."
     offset = E(image)
     ws = G.backbone.mapping.w_avg + offset
     out = G.synthesis(ws, c, noise_mode="const")
-    parts = {"image": image_loss(out, image, lp, hp["w_lpips"]).mean(), "reg": delta_regulariser(ws)}
+    parts = {"image": image_loss(out, image, lp, hp["w_lpips"]).mean(),
+             "reg": delta_regulariser(ws)}
     if w_true is not None:
         parts["latent"] = (ws - w_true).square().mean()
     if mask is not None and hp.get("w_mask"):
         parts["mask"] = (render_alpha(out, mask.shape[-1]) - mask).abs().mean()
-    loss = parts["image"] + hp["w_reg"] * parts["reg"] + hp["w_latent"] * parts.get("latent", 0.0) + hp.get("w_mask", 0) * parts.get("mask", 0.0)
+    loss = (parts["image"] + hp["w_reg"] * parts["reg"] + hp["w_latent"] * parts.get("latent", 0.0)
+            + hp.get("w_mask", 0) * parts.get("mask", 0.0))
     return loss, {k: v.item() for k, v in parts.items()}
 
 # %% ../nbs/04_inversion.ipynb #80717524
 def _encoder_batch(G, data, batch: int, step: int, rng, device) -> tuple:
     "The encoder's batch at `step`: (image, c, true w or None, silhouette or None, kind)."
     rows = torch.randint(len(data["c"]), (batch,), generator=rng)
-    if step % 2 == 0:                                               # a GAN sample with a known latent
+    if step % 2 == 0:  # a GAN sample with a known latent
         c = data["c"][rows].to(device)
         with torch.no_grad():
             w_true = G.mapping(torch.randn(batch, G.z_dim, generator=rng).to(device), c)
-            out = G.synthesis(w_true, c, noise_mode="const", generator=rng)
+            out = G.synthesis(w_true, c, noise_mode="const", rng=rng)
         return out["image"], c, w_true, render_alpha(out, out["image"].shape[-1]), "gan"
     b = batch_from(data, rows, device)                              # a world image
-    mask = b["mask"].float() if "mask" in b else None               # photo folders have no silhouette
+    mask = b["mask"].float() if "mask" in b else None  # photo folders have no silhouette
     return b["image"], b["c"], None, mask, "world"
 
 # %% ../nbs/04_inversion.ipynb #c20ea28b
-def train_encoder(G: TriPlaneGenerator, data: dict, steps: int, checkpoint=None, batch: int = 8, lr: float = 1e-3,
+def train_encoder(G: TriPlaneGenerator, data: dict, steps: int, checkpoint=None, batch: int = 8,
+                  lr: float = 1e-3,
                   w_lpips: float = 0.8, w_latent: float = 1.0, w_reg: float = 5e-4, seed: int = 0,
-                  w_mask: float = 1.0, every_s: float = 300.0, log_every: int = 10, progress: bool = True,
+                  w_mask: float = 1.0, every_s: float = 300.0, log_every: int = 10,
+                  progress: bool = True,
                   channels: tuple = None, init: "Encoder" = None):
     "Train an `Encoder` for `G` (from scratch, or on from `init`'s weights) on alternating GAN-sample and data batches (`data`: `train_gan.render_dataset` or a photo folder); resumable; DDP under `torchrun`."
-    hp = dict(batch=batch, lr=lr, w_lpips=w_lpips, w_latent=w_latent, w_reg=w_reg, w_mask=w_mask, seed=seed)
+    hp = dict(batch=batch, lr=lr, w_lpips=w_lpips, w_latent=w_latent, w_reg=w_reg, w_mask=w_mask,
+              seed=seed)
     rank, world = distributed_rank()
     torch.manual_seed(seed)
-    device = next(G.parameters()).device                              # E trains where G lives; data and rng stay on the CPU
+    device = next(G.parameters()).device  # E trains where G lives; data and rng stay on the CPU
     E = Encoder(G.num_ws, G.w_dim, G.img_resolution, channels).to(device)
     if init is not None:
         E.load_state_dict(init.state_dict())
@@ -314,21 +353,25 @@ def train_encoder(G: TriPlaneGenerator, data: dict, steps: int, checkpoint=None,
     checkpoint = Path(checkpoint) if checkpoint else None
     if checkpoint and checkpoint.exists():
         s = torch.load(checkpoint, map_location="cpu", weights_only=False)
-        E.load_state_dict(s["E"]); opt.load_state_dict(s["opt"]); rng.set_state(s["rng"]); state = s["state"]
+        E.load_state_dict(s["E"]); opt.load_state_dict(s["opt"])
+        rng.set_state(s["rng"]); state = s["state"]
     E_ = data_parallel(E, device, world)
     def save():
         if rank: return
-        atomic_save({"E": E.state_dict(), "opt": opt.state_dict(), "rng": rng.get_state(), "state": state, "hp": hp},
+        atomic_save({"E": E.state_dict(), "opt": opt.state_dict(), "rng": rng.get_state(),
+                     "state": state, "hp": hp},
                     checkpoint)
     lp = load_lpips() if w_lpips else None
     lp = lp.to(device) if lp is not None else None
     last = time.time()
-    bar = tqdm(total=steps, initial=min(state["step"], steps), desc="training the encoder", disable=not progress or rank > 0)
+    bar = tqdm(total=steps, initial=min(state["step"], steps), desc="training the encoder",
+               disable=not progress or rank > 0)
     with frozen(G):
         while state["step"] < steps:
-            if world > 1:                                           # each rank its own batches, a function of (seed, rank, step)
+            if world > 1:  # each rank its own batches, a function of (seed, rank, step)
                 rng.manual_seed(step_seed(seed, rank, state["step"]))
-            image, c, w_true, mask, kind = _encoder_batch(G, data, batch, state["step"], rng, device)
+            image, c, w_true, mask, kind = _encoder_batch(G, data, batch, state["step"], rng,
+                                                          device)
             loss, parts = _encoder_loss(E_, G, image, c, w_true, mask, lp, hp)
             opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
             state["step"] += 1
@@ -343,8 +386,10 @@ def train_encoder(G: TriPlaneGenerator, data: dict, steps: int, checkpoint=None,
     return E.eval().requires_grad_(False), state["log"]
 
 # %% ../nbs/04_inversion.ipynb #ad81fcd0
-ENCODER_WEIGHTS = {"tiny": ("encoder_tiny.pt", "3142138d9f3333ef6aac40c17eae4ea64311a1e3b149bbf00d3ddafa80b05e7a",
-                            dict(num_ws=10, w_dim=128, resolution=64))}  # file, sha256, constructor arguments
+ENCODER_WEIGHTS = {"tiny": ("encoder_tiny.pt",
+                            "3142138d9f3333ef6aac40c17eae4ea64311a1e3b149bbf00d3ddafa80b05e7a",
+                            # file, sha256, constructor arguments
+                            dict(num_ws=10, w_dim=128, resolution=64))}
 
 @patch(cls_method=True)
 def from_pretrained(cls: Encoder, name: str = "tiny") -> Encoder:

@@ -46,7 +46,8 @@ def r1(logits_real, real, gamma: float = 1e-3) -> torch.Tensor:
 
 def feature_matching(feats_fake: list, feats_real: list) -> torch.Tensor:
     "LaMa's feature matching: mean squared difference of D's features of the prediction and the real image, averaged over layers."
-    return torch.stack([(a - b.detach()).square().mean() for a, b in zip(feats_fake, feats_real)]).mean()
+    return torch.stack([(a - b.detach()).square().mean() for a,
+                        b in zip(feats_fake, feats_real)]).mean()
 
 # %% ../nbs/07_losses.ipynb #12258606
 def latent_consistency(E: Encoder, pred, source) -> torch.Tensor:

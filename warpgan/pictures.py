@@ -36,7 +36,7 @@ def figure_policy():
     try:
         from IPython import get_ipython
         from matplotlib_inline.backend_inline import set_matplotlib_formats
-    except ImportError:                                             # no IPython: nothing inline to set
+    except ImportError:  # no IPython: nothing inline to set
         return
     if get_ipython() is not None:
         set_matplotlib_formats("png")
@@ -56,7 +56,8 @@ def panel(ax, x, title: str = None, depth_range: tuple = (None, None)):
         ax.imshow(to_rgb(x), interpolation="nearest")
     elif torch.isinf(x).any() or (x.min() < 0 or x.max() > 1):      # a depth map
         d = torch.where(torch.isfinite(x[0]), x[0], torch.nan).numpy()
-        ax.imshow(d, cmap="viridis_r", vmin=depth_range[0], vmax=depth_range[1], interpolation="nearest")
+        ax.imshow(d, cmap="viridis_r", vmin=depth_range[0], vmax=depth_range[1],
+                  interpolation="nearest")
     else:                                                           # a mask or a weight map
         ax.imshow(x[0].numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     if title:
@@ -64,12 +65,14 @@ def panel(ax, x, title: str = None, depth_range: tuple = (None, None)):
     ax.axis("off")
 
 # %% ../nbs/00_pictures.ipynb #b37e8f6f
-def show_grid(rows, titles=None, row_titles=None, size: float = PANEL, depth_range: tuple = (None, None),
+def show_grid(rows, titles=None, row_titles=None, size: float = PANEL,
+              depth_range: tuple = (None, None),
               show: bool = True):
     "Rows of panels (images, masks or depth maps), titled; drawn, or returned as a figure (`show=False`)."
     rows = [list(r) for r in rows]
     n = max(len(r) for r in rows)
-    fig, axs = plt.subplots(len(rows), n, figsize=(size * n, size * len(rows) + 0.25 * bool(titles)),
+    fig, axs = plt.subplots(len(rows), n,
+                            figsize=(size * n, size * len(rows) + 0.25 * bool(titles)),
                             dpi=DPI, squeeze=False)
     for r, row in enumerate(rows):
         for j in range(n):
@@ -85,7 +88,8 @@ def show_grid(rows, titles=None, row_titles=None, size: float = PANEL, depth_ran
         return fig
     plt.show()
 
-def show_row(images, titles=None, size: float = PANEL, depth_range: tuple = (None, None), show: bool = True):
+def show_row(images, titles=None, size: float = PANEL, depth_range: tuple = (None, None),
+             show: bool = True):
     "Panels side by side (see `show_grid`)."
     return show_grid([images], titles, size=size, depth_range=depth_range, show=show)
 

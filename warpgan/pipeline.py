@@ -22,7 +22,8 @@ from .svinet import SVINet, baseline_views, encode, gan_view, svinet_inputs
 # %% ../nbs/09_pipeline.ipynb #bacea606
 def read_image(image) -> torch.Tensor:
     "A file path, PIL image, uint8 array or tensor → `(B, C, H, W)` in [-1, 1] (not yet resized)."
-    as_array = lambda im: np.array(im.convert("RGBA" if im.mode in ("RGBA", "LA", "P") else "RGB" if im.mode != "L" else "L"))
+    as_array = lambda im: np.array(im.convert("RGBA" if im.mode in ("RGBA", "LA", "P") else "RGB"
+                                              if im.mode != "L" else "L"))
     if isinstance(image, (str, Path)):
         path = Path(image)
         if not path.is_file():
@@ -61,10 +62,12 @@ def read_camera(c, image=None) -> torch.Tensor:
         except ValueError as e:
             raise ValueError(f"c: {e}") from e
         if not isinstance(image, (str, Path)):
-            raise ValueError(f"c: a dataset.json needs the image's file name; pass the image as a path")
+            raise ValueError("c: a dataset.json needs the image's file name; "
+                                 "pass the image as a path")
         name = Path(image).name
         if name not in labels:
-            raise ValueError(f"c: {c} holds no camera for {name!r}: no label of that file name, as EG3D looks them up "
+            raise ValueError(f"c: {c} holds no camera for {name!r}: no label of that file name, as "
+                             "EG3D looks them up "
                              f"(it has {len(labels)}, e.g. {sorted(labels)[:3]})")
         return labels[name][None]
     if isinstance(c, tuple) and len(c) == 2 and all(isinstance(v, (int, float)) for v in c):
@@ -91,7 +94,8 @@ class WarpGAN:
     @classmethod
     def from_pretrained(cls, name: str = "tiny", device=None, backend: str = "torch") -> "WarpGAN":
         "The shipped, trained models for config `name` (checksums verified), on `device` (default CPU)."
-        models = (TriPlaneGenerator.from_pretrained(name), Encoder.from_pretrained(name), SVINet.from_pretrained(name))
+        models = (TriPlaneGenerator.from_pretrained(name), Encoder.from_pretrained(name),
+                  SVINet.from_pretrained(name))
         return cls(*(m.to(device or "cpu") for m in models), backend=backend)
 
     @property
@@ -114,7 +118,8 @@ def novel_view(self: WarpGAN, src: Source, c_new) -> dict:
     "The view from `c_new` (label or (yaw, pitch)): `image` (WarpGAN), `gan` (encoder-only), warps, masks, hybrids, seconds."
     t0 = time.time()
     if not isinstance(src, Source):
-        raise ValueError(f"src: expected the Source that `invert` returns, got {type(src).__name__}")
+        raise ValueError(
+            f"src: expected the Source that `invert` returns, got {type(src).__name__}")
     c_new = prepare_label(read_camera(c_new), len(src.photo), "c_new").to(self.device)
     gan = gan_view(self.G, src.ws, c_new)
     x = svinet_inputs(src.photo, src.depth, src.c, c_new, gan, self.backend)
@@ -125,7 +130,8 @@ def novel_view(self: WarpGAN, src: Source, c_new) -> dict:
             "hybrid_sym": b["hybrid_sym"], "seconds": time.time() - t0}
 
 @patch
-def orbit(self: WarpGAN, src: Source, n_frames: int = 24, yaw: float = 40.0, pitch: float = 10.0, progress: bool = False) -> torch.Tensor:
+def orbit(self: WarpGAN, src: Source, n_frames: int = 24, yaw: float = 40.0, pitch: float = 10.0,
+          progress: bool = False) -> torch.Tensor:
     "WarpGAN frames `(n_frames, 3, R, R)` of the first photo along a loop: yaw ±`yaw`°, pitch ±`pitch`°."
     if int(n_frames) != n_frames or n_frames < 1:
         raise ValueError(f"n_frames: expected a positive integer, got {n_frames}")
@@ -134,4 +140,5 @@ def orbit(self: WarpGAN, src: Source, n_frames: int = 24, yaw: float = 40.0, pit
     t = torch.arange(n_frames) / n_frames
     yaws, pitches = yaw * torch.sin(2 * math.pi * t), pitch * torch.cos(2 * math.pi * t)
     return torch.cat([self.novel_view(one, camera(float(a), float(b)))["image"]
-                      for a, b in tqdm(list(zip(yaws, pitches)), desc="orbit", disable=not progress)])
+                      for a,
+                      b in tqdm(list(zip(yaws, pitches)), desc="orbit", disable=not progress)])

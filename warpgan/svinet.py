@@ -35,11 +35,12 @@ class FourierUnit(nn.Module):
     def __init__(self, cin: int, cout: int, w_dim: int = None):
         super().__init__()
         self.conv = _conv(2 * cin, 2 * cout, 1, w_dim)
-        self.norm = None if w_dim else nn.BatchNorm2d(2 * cout)     # a modulated conv brings its own bias and lrelu
+        # a modulated conv brings its own bias and lrelu
+        self.norm = None if w_dim else nn.BatchNorm2d(2 * cout)
 
     def forward(self, x, w=None):
         H, W = x.shape[-2:]
-        f = torch.fft.rfft2(x.float(), norm="ortho")                    # (B, C, H, W/2 + 1), complex
+        f = torch.fft.rfft2(x.float(), norm="ortho")  # (B, C, H, W/2 + 1), complex
         f = _run(self.conv, torch.cat([f.real, f.imag], 1), w)
         f = f if self.norm is None else F.relu(self.norm(f))
         re, im = f.chunk(2, 1)
@@ -50,7 +51,8 @@ class SpectralTransform(nn.Module):
     def __init__(self, cin: int, cout: int, w_dim: int = None):
         super().__init__()
         self.reduce = (_conv(cin, cout // 2, 1, w_dim) if w_dim else
-                       nn.Sequential(nn.Conv2d(cin, cout // 2, 1, bias=False), nn.BatchNorm2d(cout // 2), nn.ReLU()))
+                       nn.Sequential(nn.Conv2d(cin, cout // 2, 1, bias=False),
+                                     nn.BatchNorm2d(cout // 2), nn.ReLU()))
         self.fourier = FourierUnit(cout // 2, cout // 2, w_dim)
         self.expand = _conv(cout // 2, cout, 1, w_dim)
 
@@ -69,7 +71,8 @@ class FFC(nn.Module):
         self.g2g = SpectralTransform(self.cg, self.cg, w_dim)
 
     def forward(self, xl, xg, w=None):
-        return _run(self.l2l, xl, w) + _run(self.g2l, xg, w), _run(self.l2g, xl, w) + self.g2g(xg, w)
+        return (_run(self.l2l, xl, w) + _run(self.g2l, xg, w),
+                _run(self.l2g, xl, w) + self.g2g(xg, w))
 
 class FFCResBlock(nn.Module):
     "Two FFC → BatchNorm → ReLU stages with a residual on both branches (LaMa's bottleneck block); every conv modulated given `w_dim`."
@@ -77,7 +80,8 @@ class FFCResBlock(nn.Module):
         super().__init__()
         self.ffc = nn.ModuleList(FFC(channels, ratio_global, w_dim) for _ in range(2))
         cl, cg = self.ffc[0].cl, self.ffc[0].cg
-        self.norms = nn.ModuleList(nn.ModuleList([nn.BatchNorm2d(cl), nn.BatchNorm2d(cg)]) for _ in range(2))
+        self.norms = nn.ModuleList(nn.ModuleList([nn.BatchNorm2d(cl), nn.BatchNorm2d(cg)])
+                                   for _ in range(2))
 
     def forward(self, x, w=None):
         cl = self.ffc[0].cl
@@ -90,59 +94,75 @@ class FFCResBlock(nn.Module):
 
 # %% ../nbs/06_svinet.ipynb #0f95151c
 def _down(cin, cout):
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, 2, 1, padding_mode="reflect", bias=False), nn.BatchNorm2d(cout), nn.ReLU())
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, 2, 1, padding_mode="reflect", bias=False),
+                         nn.BatchNorm2d(cout), nn.ReLU())
 
 STYLES = ("inside", "residual")
 FINE_WS = 5                     # the authors' modulation reads the last five w's of the inverted w+
 
 class SVINet(nn.Module):
     "Hybrid warp + GAN render + mask (and their mirrored twins) + inverted w+ → the whole novel view `(B, 3, R, R)`, as hybrid + a learned correction."
-    def __init__(self, w_dim: int = 128, resolution: int = 64, channels=(32, 64, 128), n_blocks: int = 3,
-                 in_channels: int = 7, ratio_global: float = 0.75, style: str = "inside", visible_mask: bool = False):
+    def __init__(self, w_dim: int = 128, resolution: int = 64, channels=(32, 64, 128),
+                 n_blocks: int = 3,
+                 in_channels: int = 7, ratio_global: float = 0.75, style: str = "inside",
+                 visible_mask: bool = False):
         super().__init__()
         if style not in STYLES:
             raise ValueError(f"style: expected one of {STYLES}, got {style!r}")
-        c0, c2 = channels[0], channels[-1]                        # each further width: one stride-2 step down, one ×2 up
-        self.encoder = nn.Sequential(nn.Conv2d(in_channels, c0, 7, padding=3, padding_mode="reflect", bias=False),
-                                     nn.BatchNorm2d(c0), nn.ReLU(), *(_down(a, b) for a, b in zip(channels, channels[1:])))
-        self.fuse = nn.Sequential(nn.Conv2d(2 * c2, c2, 3, padding=1), nn.ReLU(), nn.Conv2d(c2, 2 * c2, 3, padding=1))
+        c0, c2 = channels[0], channels[-1]  # each further width: one stride-2 step down, one ×2 up
+        self.encoder = nn.Sequential(nn.Conv2d(in_channels, c0, 7, padding=3,
+                                               padding_mode="reflect", bias=False),
+                                     nn.BatchNorm2d(c0), nn.ReLU(),
+                                     *(_down(a, b) for a, b in zip(channels, channels[1:])))
+        self.fuse = nn.Sequential(nn.Conv2d(2 * c2, c2, 3, padding=1), nn.ReLU(),
+                                  nn.Conv2d(c2, 2 * c2, 3, padding=1))
         nn.init.zeros_(self.fuse[-1].weight); nn.init.zeros_(self.fuse[-1].bias)
         r = resolution // 2 ** (len(channels) - 1)
-        self.blocks = nn.ModuleList(FFCResBlock(c2, ratio_global, w_dim if style == "inside" else None) for _ in range(n_blocks))
-        if style == "residual":                                  # an earlier design: a modulated conv after each plain block
-            self.styles = nn.ModuleList(SynthesisLayer(c2, c2, w_dim, r, use_noise=False) for _ in range(n_blocks))
+        self.blocks = nn.ModuleList(FFCResBlock(c2, ratio_global,
+                                                w_dim if style == "inside" else None)
+                                    for _ in range(n_blocks))
+        if style == "residual":  # an earlier design: a modulated conv after each plain block
+            self.styles = nn.ModuleList(SynthesisLayer(c2, c2, w_dim, r, use_noise=False)
+                                        for _ in range(n_blocks))
         up = list(reversed(channels))
-        self.decoder = nn.ModuleList(SynthesisBlock(a, b, w_dim, r * 2 ** (i + 1), 3, use_noise=False)
+        self.decoder = nn.ModuleList(SynthesisBlock(a, b, w_dim, r * 2 ** (i + 1), 3,
+                                                    use_noise=False)
                                      for i, (a, b) in enumerate(zip(up, up[1:])))
-        for block in self.decoder:                               # the correction starts at zero: an untrained SVINet returns the hybrid
+        # the correction starts at zero: an untrained SVINet returns the hybrid
+        for block in self.decoder:
             nn.init.zeros_(block.torgb.weight)
         n_dec = sum(b.num_conv + b.num_torgb for b in self.decoder)
         self.num_ws = n_blocks + n_dec if style == "residual" else FINE_WS
         self.resolution, self.in_channels, self.style = resolution, in_channels, style
-        self.visible_mask = visible_mask                         # weights trained on the seen mask (+1 seen), not the hole mask
+        # weights trained on the seen mask (+1 seen), not the hole mask
+        self.visible_mask = visible_mask
 
 # %% ../nbs/06_svinet.ipynb #dc5e3454
 def _latents(net: SVINet, ws) -> tuple:
     "The w of each bottleneck block and the w's of each decoder block, from the inverted w+ `(B, num_ws, w_dim)`."
     sizes = [b.num_conv + b.num_torgb for b in net.decoder]
-    if net.style == "residual":                                   # in order: the bottleneck the first ones, the decoder the rest
+    if net.style == "residual":  # in order: the bottleneck the first ones, the decoder the rest
         n = len(net.blocks)
         starts = [n + sum(sizes[:i]) for i in range(len(sizes))]
         return list(ws[:, :n].unbind(1)), [ws[:, s:s + k] for s, k in zip(starts, sizes)]
-    # the authors': the fifth w from the end in every bottleneck block; the decoder reads the last five, consecutive
-    # blocks sharing one, the last one repeated as far as the blocks need (twice for the authors' three)
+    # the authors': the fifth w from the end in every bottleneck block; the decoder reads the last
+    # five, consecutive blocks sharing one, the last one repeated as far as the blocks need (twice
+    # for the authors' three)
     need = 2 * (len(sizes) - 1) + max(sizes)
     fine = torch.cat([ws[:, -FINE_WS:], ws[:, -1:].expand(-1, max(0, need - FINE_WS), -1)], 1)
-    return [ws[:, -FINE_WS]] * len(net.blocks), [fine[:, 2 * i: 2 * i + k] for i, k in enumerate(sizes)]
+    return ([ws[:, -FINE_WS]] * len(net.blocks),
+            [fine[:, 2 * i: 2 * i + k] for i, k in enumerate(sizes)])
 
 @patch
 def forward(self: SVINet, main, mirror, ws, return_features: bool = False):
     if ws.ndim != 3 or ws.shape[1] < self.num_ws:
-        raise ValueError(f"ws: expected (B, ≥{self.num_ws}, w_dim) inverted latents, got {tuple(ws.shape)}")
+        raise ValueError(f"ws: expected (B, ≥{self.num_ws}, w_dim) inverted latents, got "
+                         f"{tuple(ws.shape)}")
     for name, t in (("main", main), ("mirror", mirror)):
-        if t.ndim != 4 or t.shape[1] != self.in_channels or t.shape[-1] != self.resolution or t.shape[-2] != self.resolution:
-            raise ValueError(f"{name}: expected (B, {self.in_channels}, {self.resolution}, {self.resolution}), got {tuple(t.shape)}")
-    if self.visible_mask:                                        # 1 − hole is the softened seen mask those weights knew
+        if t.ndim != 4 or t.shape[1:] != (self.in_channels, self.resolution, self.resolution):
+            raise ValueError(f"{name}: expected (B, {self.in_channels}, {self.resolution}, "
+                             f"{self.resolution}), got {tuple(t.shape)}")
+    if self.visible_mask:  # 1 − hole is the softened seen mask those weights knew
         main, mirror = (torch.cat([t[:, :6], -t[:, 6:]], 1) for t in (main, mirror))
     feats = {}
     x, s = self.encoder(main), self.encoder(mirror)
@@ -159,7 +179,7 @@ def forward(self: SVINet, main, mirror, ws, return_features: bool = False):
     for block, w in zip(self.decoder, w_decoder):
         x, img = block(x, img, w)
         feats[f"decoder{block.resolution}"] = img
-    img = main[:, :3] + img                                      # the whole novel view, as a correction of the hybrid warp
+    img = main[:, :3] + img  # the whole novel view, as a correction of the hybrid warp
     return (img, feats) if return_features else img
 
 # %% ../nbs/06_svinet.ipynb #18d72b1d
@@ -175,7 +195,8 @@ class PatchDiscriminator(nn.Module):
         layers = [nn.Sequential(nn.Conv2d(3, channels[0], 4, 2, 1), nn.LeakyReLU(0.2))]
         for i, (a, b) in enumerate(zip(channels, channels[1:])):
             stride = 1 if i == len(channels) - 2 else 2
-            layers.append(nn.Sequential(nn.Conv2d(a, b, 4, stride, 1), nn.GroupNorm(8, b), nn.LeakyReLU(0.2)))
+            layers.append(nn.Sequential(nn.Conv2d(a, b, 4, stride, 1), nn.GroupNorm(8, b),
+                                        nn.LeakyReLU(0.2)))
         self.layers = nn.ModuleList(layers + [nn.Conv2d(channels[-1], 1, 4, 1, 1)])
 
     def forward(self, image, return_features: bool = False):
@@ -185,8 +206,10 @@ class PatchDiscriminator(nn.Module):
         return (x, feats[:-1]) if return_features else x
 
 # %% ../nbs/06_svinet.ipynb #2f988550
-SVINET_WEIGHTS = {"tiny": ("svinet_tiny.pt", "48b84159a4e7c2cb28276e5607be0a1f41aee00bab0d7ad4587591228b8b7b8e",
-                           dict(w_dim=128, resolution=64, style="residual", visible_mask=True))}   # file, sha256, constructor arguments
+SVINET_WEIGHTS = {"tiny": ("svinet_tiny.pt",
+                           "48b84159a4e7c2cb28276e5607be0a1f41aee00bab0d7ad4587591228b8b7b8e",
+                           # file, sha256, constructor arguments
+                           dict(w_dim=128, resolution=64, style="residual", visible_mask=True))}
 # (trained in 08_train_svinet with an earlier recipe: hence its style and mask)
 
 @patch(cls_method=True)
@@ -209,21 +232,28 @@ def encode(G: TriPlaneGenerator, E: Encoder, image, c) -> tuple:
 
 # %% ../nbs/06_svinet.ipynb #7bb41c14
 @torch.no_grad()
-def svinet_inputs(image, depth, c_src, c_dst, gan, backend: str = "torch", symmetric: bool = True) -> dict:
+def svinet_inputs(image, depth, c_src, c_dst, gan, backend: str = "torch",
+                  symmetric: bool = True) -> dict:
     "What SVINet sees of views `c_dst`: warp and mirror warp of `image` (by along-ray `depth` at `c_src`), masks, hybrids, the 7-channel inputs."
     warp = warp_to_view(image, depth, c_src, c_dst, backend=backend)
-    with warnings.catch_warnings():                             # the mirrored camera may face far from c_dst: it then sees little, by design
+    # the mirrored camera may face far from c_dst: it then sees little, by design
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         sym = warp_symmetric(image, depth, c_src, c_dst, backend=backend)
     mask, mask_sym = warp["mask"], sym["mask"]
-    hole, hole_sym = 1 - soften_mask(mask), 1 - soften_mask(mask_sym)     # the soft hole masks the hybrids are blended with
+    # the soft hole masks the hybrids are blended with
+    hole, hole_sym = 1 - soften_mask(mask), 1 - soften_mask(mask_sym)
     hyb, hyb_sym = hybrid(warp, gan), hybrid(sym, gan)
-    mirror = svinet_input(hyb_sym, gan, hole_sym) if symmetric else svinet_input(gan, gan, torch.ones_like(hole_sym))
-    return {"gan": gan, "warped": warp["image"], "mask": mask, "warped_sym": sym["image"], "mask_sym": mask_sym,
-            "hole": hole, "hybrid": hyb, "hybrid_sym": hyb_sym, "main": svinet_input(hyb, gan, hole), "mirror": mirror}
+    mirror = (svinet_input(hyb_sym, gan, hole_sym) if symmetric
+              else svinet_input(gan, gan, torch.ones_like(hole_sym)))
+    return {"gan": gan, "warped": warp["image"], "mask": mask, "warped_sym": sym["image"],
+            "mask_sym": mask_sym,
+            "hole": hole, "hybrid": hyb, "hybrid_sym": hyb_sym,
+            "main": svinet_input(hyb, gan, hole), "mirror": mirror}
 
 # %% ../nbs/06_svinet.ipynb #9cfaa994
 def baseline_views(x: dict) -> dict:
     "The non-learned novel views in `svinet_inputs`'s dict: encoder-only, raw warp, hybrid, hybrid + mirror."
-    return {"encoder": x["gan"], "warp": x["warped"], "hybrid": x["hybrid"],     # x["hybrid_sym"]: the mirror warp over the GAN
+    # x["hybrid_sym"]: the mirror warp over the GAN
+    return {"encoder": x["gan"], "warp": x["warped"], "hybrid": x["hybrid"],
             "hybrid_sym": hybrid({"image": x["warped"], "mask": x["mask"]}, x["hybrid_sym"])}

@@ -23,12 +23,14 @@ from fastcore.imports import IN_NOTEBOOK
 from tqdm.auto import tqdm
 
 from .camera import camera_label, orbit_pose
-from .core import atomic_save, batch_from, data_parallel, distributed_rank, resize_raw, step_seed
+from .core import atomic_save, batch_from, data_parallel, distributed_rank
+from .core import resize_raw, step_seed
 from .generator import CONFIGS, FullyConnectedLayer, SynthesisLayer, TriPlaneGenerator
 from .world import HELDOUT_SEED, render_heads, sample_camera_angles, sample_heads
 
 # %% ../nbs/03_train_generator.ipynb #b4eda860
-def render_dataset(n_ids: int, views: int, seed: int = 0, resolution: int = 64, path=None, chunk: int = 32,
+def render_dataset(n_ids: int, views: int, seed: int = 0, resolution: int = 64, path=None,
+                   chunk: int = 32,
                    progress: bool = True) -> dict:
     "Render `n_ids` identities × `views` FFHQ-like cameras: dict of `image` uint8, `depth`, `mask`, `c`, `identity`."
     path = Path(path) if path else None
@@ -94,24 +96,29 @@ class DiscriminatorBlock(nn.Module):
 # %% ../nbs/03_train_generator.ipynb #6c95634a
 class DualDiscriminator(nn.Module):
     "Pose-conditioned dual discriminator: (image, raw image, label c) → one logit per sample."
-    def __init__(self, img_resolution=64, c_dim=25, channels=(32, 64, 128, 128, 128), cmap_dim=64, mbstd_group=4):
+    def __init__(self, img_resolution=64, c_dim=25, channels=(32, 64, 128, 128, 128), cmap_dim=64,
+                 mbstd_group=4):
         super().__init__()
         self.img_resolution, self.mbstd_group = img_resolution, mbstd_group
         n_blocks = int(math.log2(img_resolution)) - 2
         if len(channels) < n_blocks + 1:
-            raise ValueError(f"channels: {img_resolution}² needs {n_blocks + 1} widths (one per resolution down to 4²), got {len(channels)}")
+            raise ValueError(f"channels: {img_resolution}² needs {n_blocks + 1} widths (one per "
+                             f"resolution down to 4²), got {len(channels)}")
         channels = list(channels)[: n_blocks + 1]
         self.fromrgb = Conv2dLayer(6, channels[0], 1)
-        self.blocks = nn.ModuleList(DiscriminatorBlock(channels[i], channels[i + 1]) for i in range(n_blocks))
+        self.blocks = nn.ModuleList(DiscriminatorBlock(channels[i], channels[i + 1])
+                                    for i in range(n_blocks))
         last = channels[n_blocks]
         self.conv = Conv2dLayer(last + 1, last)
         self.fc = FullyConnectedLayer(last * 16, last, activation="lrelu")
         self.out = FullyConnectedLayer(last, cmap_dim)
-        self.cmap = nn.Sequential(FullyConnectedLayer(c_dim, cmap_dim, activation="lrelu"), FullyConnectedLayer(cmap_dim, cmap_dim))
+        self.cmap = nn.Sequential(FullyConnectedLayer(c_dim, cmap_dim, activation="lrelu"),
+                                  FullyConnectedLayer(cmap_dim, cmap_dim))
         self.cmap_dim = cmap_dim
 
     def forward(self, image, image_raw, c):
-        raw = F.interpolate(image_raw, size=image.shape[-2:], mode="bilinear", align_corners=False, antialias=True)
+        raw = F.interpolate(image_raw, size=image.shape[-2:], mode="bilinear", align_corners=False,
+                            antialias=True)
         x = self.fromrgb(torch.cat((image, raw), 1))
         for block in self.blocks:
             x = block(x)
@@ -120,7 +127,8 @@ class DualDiscriminator(nn.Module):
         while B % g:
             g -= 1
         var = x.reshape(g, -1, C, H, W).var(dim=0, unbiased=False)
-        std = (var + 1e-8).sqrt().mean(dim=[1, 2, 3])    # (B/g,); + 1e-8 as StyleGAN2: R1's ∇∇ finite at std 0
+        # (B/g,); + 1e-8 as StyleGAN2: R1's ∇∇ finite at std 0
+        std = (var + 1e-8).sqrt().mean(dim=[1, 2, 3])
         x = torch.cat((x, std.repeat(g)[:, None, None, None].expand(B, 1, H, W)), 1)
         x = self.out(self.fc(self.conv(x).flatten(1)))
         return (x * self.cmap(c)).sum(1) / math.sqrt(self.cmap_dim)
@@ -134,8 +142,10 @@ def blur(x, sigma):
     t = torch.arange(-r, r + 1, dtype=x.dtype, device=x.device)
     k = torch.exp(-0.5 * (t / sigma) ** 2); k = k / k.sum()
     C = x.shape[1]
-    x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="reflect"), k.reshape(1, 1, 1, -1).repeat(C, 1, 1, 1), groups=C)
-    return F.conv2d(F.pad(x, (0, 0, r, r), mode="reflect"), k.reshape(1, 1, -1, 1).repeat(C, 1, 1, 1), groups=C)
+    x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="reflect"), k.reshape(1, 1, 1, -1).repeat(C, 1, 1, 1),
+                 groups=C)
+    return F.conv2d(F.pad(x, (0, 0, r, r), mode="reflect"),
+                    k.reshape(1, 1, -1, 1).repeat(C, 1, 1, 1), groups=C)
 
 def r1_penalty(logits, image, image_raw):
     "‖∇D‖² per sample over both discriminator inputs (`image`, `image_raw` made with `requires_grad`) from D's `logits` on them."
@@ -147,7 +157,8 @@ def downsample_depth(depth, mask, resolution):
     "Average foreground depth and coverage over blocks, to the neural resolution: (depth, coverage)."
     k = depth.shape[-1] // resolution
     cover = F.avg_pool2d(mask, k)
-    d = F.avg_pool2d(torch.where(mask.bool(), depth, torch.zeros_like(depth)), k) / cover.clamp_min(1e-6)
+    d = (F.avg_pool2d(torch.where(mask.bool(), depth, torch.zeros_like(depth)), k)
+         / cover.clamp_min(1e-6))
     return d, cover
 
 def reconstruction_loss(out, batch, neural_res, w_depth=1.0):
@@ -158,14 +169,16 @@ def reconstruction_loss(out, batch, neural_res, w_depth=1.0):
     parts = {"image": (out["image"] - batch["image"]).abs().mean(),
              "raw": (out["image_raw"] - raw_target).abs().mean(),
              "mask": (out["weights_sum"] - cover).abs().mean(),
-             "depth": ((out["image_depth"] - d_target).abs() * full).sum() / full.sum().clamp_min(1)}
+             "depth": ((out["image_depth"] - d_target).abs() * full).sum()
+             / full.sum().clamp_min(1)}
     return parts["image"] + parts["raw"] + parts["mask"] + w_depth * parts["depth"], parts
 
 # %% ../nbs/03_train_generator.ipynb #1af48e1a
 def _check_finite_loss(loss, stage, step):
     "Stop a run at the first non-finite loss instead of training on NaN."
     if not torch.isfinite(loss):
-        raise FloatingPointError(f"{stage} loss is {loss.item()} at step {step}; resume from the last checkpoint")
+        raise FloatingPointError(f"{stage} loss is {loss.item()} at step {step}; resume from the "
+                                 "last checkpoint")
 
 # %% ../nbs/03_train_generator.ipynb #77a609bb
 class GeneratorWithLatents(nn.Module):
@@ -178,43 +191,59 @@ class GeneratorWithLatents(nn.Module):
         "Render latents `z` (or the table's rows `identity`) in cameras `c`; `G.forward`'s keywords pass through."
         return self.G(self.latents[identity] if z is None else z, c, **kwargs)
 
-D_CHANNELS = {"tiny": (32, 64, 128, 128, 128),                          # discriminator widths, full resolution → 4²
-              "ffhq512": (64, 128, 256, 512, 512, 512, 512, 512)}        # EG3D's: min(32768 / resolution, 512)
+D_CHANNELS = {"tiny": (32, 64, 128, 128, 128),  # discriminator widths, full resolution → 4²
+              # EG3D's: min(32768 / resolution, 512)
+              "ffhq512": (64, 128, 256, 512, 512, 512, 512, 512)}
 
 # %% ../nbs/03_train_generator.ipynb #52f557ba
 class Trainer:
     "Training state of the miniature EG3D (both stages), checkpointable, resumable, and DDP-ready under `torchrun`."
-    def __init__(self, data: dict, config: str = "tiny", seed: int = 0, batch: int = 8, lr_g: float = 0.0025,
+    def __init__(self, data: dict, config: str = "tiny", seed: int = 0, batch: int = 8,
+                 lr_g: float = 0.0025,
                  lr_d: float = 0.002, lr_z: float = 0.01, r1_gamma: float = 1.0, r1_every: int = 4,
-                 swap_prob: float = 0.5, ema_nimg: float = 2000.0, ema_rampup: float = 0.05, blur_sigma: float = 1.0,
-                 blur_fade_nimg: float = 20000.0, recon_every: int = 0, swap_fade_nimg: float = 0.0, lazy_adam: bool = False,
-                 neural_res: int = 0, neural_res_final: int = 0, neural_res_fade_nimg: float = 0.0, device=None):
+                 swap_prob: float = 0.5, ema_nimg: float = 2000.0, ema_rampup: float = 0.05,
+                 blur_sigma: float = 1.0,
+                 blur_fade_nimg: float = 20000.0, recon_every: int = 0, swap_fade_nimg: float = 0.0,
+                 lazy_adam: bool = False,
+                 neural_res: int = 0, neural_res_final: int = 0, neural_res_fade_nimg: float = 0.0,
+                 device=None):
         self.data, self.batch, self.seed = data, batch, seed
         self.rank, self.world = distributed_rank()
-        self.device = torch.device(device or "cpu")      # the data and the random generator stay on the CPU
-        self.hp = dict(config=config, seed=seed, batch=batch, lr_g=lr_g, lr_d=lr_d, lr_z=lr_z, r1_gamma=r1_gamma,
-                       r1_every=r1_every, swap_prob=swap_prob, ema_nimg=ema_nimg, ema_rampup=ema_rampup,
-                       blur_sigma=blur_sigma, blur_fade_nimg=blur_fade_nimg, recon_every=recon_every,
+        # the data and the random generator stay on the CPU
+        self.device = torch.device(device or "cpu")
+        self.hp = dict(config=config, seed=seed, batch=batch, lr_g=lr_g, lr_d=lr_d, lr_z=lr_z,
+                       r1_gamma=r1_gamma,
+                       r1_every=r1_every, swap_prob=swap_prob, ema_nimg=ema_nimg,
+                       ema_rampup=ema_rampup,
+                       blur_sigma=blur_sigma, blur_fade_nimg=blur_fade_nimg,
+                       recon_every=recon_every,
                        swap_fade_nimg=swap_fade_nimg, lazy_adam=lazy_adam, neural_res=neural_res,
                        neural_res_final=neural_res_final, neural_res_fade_nimg=neural_res_fade_nimg)
         self.rng = torch.Generator().manual_seed(seed)
         self.G = TriPlaneGenerator.from_config(config, seed=seed).to(self.device)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         torch.manual_seed(seed + 1)
-        self.D = DualDiscriminator(self.G.img_resolution, channels=D_CHANNELS[config]).to(self.device)
-        n_ids = int(data["identity"].max()) + 1 if "identity" in data else 0     # photo folders: no identities, no stage 1
-        latents = torch.randn(n_ids, self.G.z_dim, generator=torch.Generator().manual_seed(seed + 2))
+        self.D = DualDiscriminator(self.G.img_resolution,
+                                   channels=D_CHANNELS[config]).to(self.device)
+        # photo folders: no identities, no stage 1
+        n_ids = int(data["identity"].max()) + 1 if "identity" in data else 0
+        latents = torch.randn(n_ids, self.G.z_dim,
+                              generator=torch.Generator().manual_seed(seed + 2))
         self.gen = GeneratorWithLatents(self.G, latents.to(self.device))
         self.latents = self.gen.latents.requires_grad_(n_ids > 0)
         # under DDP the latent table sits out GAN steps: unused parameters are expected
-        self.gen_ = data_parallel(self.gen, self.device, self.world, find_unused_parameters=n_ids > 0)
+        self.gen_ = data_parallel(self.gen, self.device, self.world,
+                                  find_unused_parameters=n_ids > 0)
         self.D_ = data_parallel(self.D, self.device, self.world)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=lr_g, betas=(0.0, 0.99), eps=1e-8)
-        k = r1_every / (r1_every + 1) if lazy_adam else 1.0    # StyleGAN2's lazy-regularisation correction of D's Adam
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=lr_d * k, betas=(0.0, 0.99 ** k), eps=1e-8)
+        # StyleGAN2's lazy-regularisation correction of D's Adam
+        k = r1_every / (r1_every + 1) if lazy_adam else 1.0
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=lr_d * k, betas=(0.0, 0.99 ** k),
+                                      eps=1e-8)
         self.opt_z = torch.optim.Adam([self.latents], lr=lr_z)
         self.nimg = {"recon": 0, "gan": 0}
-        self._last_r1, self._last_recon = 0.0, {}     # the latest R1 and reconstruction parts, reported every step
+        # the latest R1 and reconstruction parts, reported every step
+        self._last_r1, self._last_recon = 0.0, {}
         self.step = {"recon": 0, "gan": 0}
         self.log = []
 
@@ -243,9 +272,11 @@ def _rows(self: Trainer):
 
 @patch
 def _update_ema(self: Trainer):
-    # EG3D's EMA: half-life of `ema_nimg` images, ramped up as `ema_rampup` × images seen so far (all ranks)
+    # EG3D's EMA: half-life of `ema_nimg` images, ramped up as `ema_rampup` × images seen so far
+    # (all ranks)
     seen = self.nimg["recon"] + self.nimg["gan"]
-    beta = 0.5 ** (self.batch * self.world / max(min(self.hp["ema_nimg"], seen * self.hp["ema_rampup"]), 1e-8))
+    beta = (0.5 ** (self.batch * self.world
+                    / max(min(self.hp["ema_nimg"], seen * self.hp["ema_rampup"]), 1e-8)))
     with torch.no_grad():
         for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
             p_ema.copy_(p.lerp(p_ema, beta))
@@ -257,9 +288,10 @@ def _update_ema(self: Trainer):
 def _fit_identities(self: Trainer) -> dict:
     "One optimiser step of generator and latents on the reconstruction loss; returns its parts."
     if "depth" not in self.data:
-        raise ValueError("the reconstruction stage needs multi-view depth (a render_dataset); photos train the GAN stage only")
+        raise ValueError("the reconstruction stage needs multi-view depth (a render_dataset); "
+                         "photos train the GAN stage only")
     b = batch_from(self.data, self._rows(), self.device)
-    out = self.gen_(b["c"], identity=b["identity"], noise_mode="random", generator=self.rng)
+    out = self.gen_(b["c"], identity=b["identity"], noise_mode="random", rng=self.rng)
     loss, parts = reconstruction_loss(out, b, self.G.neural_rendering_resolution)
     _check_finite_loss(loss, "recon", self.step["recon"])
     self.opt_g.zero_grad(set_to_none=True); self.opt_z.zero_grad(set_to_none=True)
@@ -285,11 +317,13 @@ def _discriminator_step(self: Trainer, real, fake, c_gen, nr, seen) -> float:
     # per step for a one-step-older fake, which costs a third of a CPU step and changes little)
     fake = {k: fake[k].detach() for k in ("image", "image_raw")}
     lazy_r1 = self.step["gan"] % hp["r1_every"] == 0
-    # R1 differentiates with respect to the un-blurred reals and their raw copy, both leaves (as EG3D)
+    # R1 differentiates with respect to the un-blurred reals and their raw copy, both leaves (as
+    # EG3D)
     x = real["image"].detach().requires_grad_(lazy_r1)
     x_raw = resize_raw(real["image"], nr).detach().requires_grad_(lazy_r1)
     logits_real = self.D_(*seen(x, x_raw), real["c"])
-    loss_d = (F.softplus(self.D_(*seen(fake["image"], fake["image_raw"]), c_gen)) + F.softplus(-logits_real)).mean()
+    loss_d = (F.softplus(self.D_(*seen(fake["image"], fake["image_raw"]), c_gen))
+              + F.softplus(-logits_real)).mean()
     if lazy_r1:
         r1 = r1_penalty(logits_real, x, x_raw).mean()
         loss_d = loss_d + r1 * hp["r1_gamma"] / 2 * hp["r1_every"]
@@ -305,17 +339,20 @@ def gan_step(self: Trainer) -> dict:
     self._start_step()
     now = self.schedules()
     sigma, nr = now["blur"], now["neural_res"]
-    raw_scale = nr / G.img_resolution                                     # the raw image is blurred at its own scale
+    raw_scale = nr / G.img_resolution  # the raw image is blurred at its own scale
     seen = lambda image, raw: (blur(image, sigma), blur(raw, sigma * raw_scale))    # what D sees
     real = batch_from(self.data, self._rows(), self.device)
     c_gen = self.data["c"][self._rows()]                      # rendering cameras, from the data set
     swap = torch.rand(self.batch, generator=self.rng) < now["swap"]
-    c_cond = torch.where(swap[:, None], self.data["c"][self._rows()], c_gen)   # generator pose conditioning
+    # generator pose conditioning
+    c_cond = torch.where(swap[:, None], self.data["c"][self._rows()], c_gen)
     z = torch.randn(self.batch, G.z_dim, generator=self.rng)
     c_gen, c_cond, z = c_gen.to(self.device), c_cond.to(self.device), z.to(self.device)
-    # generator (D is read through the plain module: it is frozen here, so DDP has nothing to reduce)
+    # generator (D is read through the plain module: it is frozen here, so DDP has nothing to
+    # reduce)
     D.requires_grad_(False)
-    fake = self.gen_(c_gen, z=z, c_cond=c_cond, neural_rendering_resolution=nr, noise_mode="random", generator=self.rng,
+    fake = self.gen_(c_gen, z=z, c_cond=c_cond, neural_rendering_resolution=nr, noise_mode="random",
+                     rng=self.rng,
                      update_emas=True)
     loss_g = F.softplus(-D(*seen(fake["image"], fake["image_raw"]), c_gen)).mean()
     _check_finite_loss(loss_g, "gan (generator)", self.step["gan"])
@@ -323,7 +360,8 @@ def gan_step(self: Trainer) -> dict:
     D.requires_grad_(True)
     loss_d = self._discriminator_step(real, fake, c_gen, nr, seen)
     out = {"g": loss_g.item(), "d": loss_d, "r1": self._last_r1, "blur": sigma}
-    if hp["recon_every"] and self.step["gan"] % hp["recon_every"] == 0:   # keep the warm start's geometry
+    # keep the warm start's geometry
+    if hp["recon_every"] and self.step["gan"] % hp["recon_every"] == 0:
         self._last_recon = {f"recon_{k}": v for k, v in self._fit_identities().items()}
     out.update(self._last_recon)
     self.step["gan"] += 1; self.nimg["gan"] += self.batch * self.world
@@ -338,7 +376,8 @@ def quality(self: Trainer, n: int = 32) -> dict:
         g = torch.Generator().manual_seed(12345)
         rows = torch.randperm(len(self.data["c"]), generator=g)[:n]
         real = batch_from(self.data, rows, self.device)
-        fake = self.G_ema(torch.randn(len(rows), self.G.z_dim, generator=g).to(self.device), real["c"], noise_mode="const", generator=g)
+        fake = self.G_ema(torch.randn(len(rows), self.G.z_dim, generator=g).to(self.device),
+                          real["c"], noise_mode="const", rng=g)
         out = {"diversity": (fake["image"].std(0).mean() / real["image"].std(0).mean()).item()}
         if "mask" in real:                                # photos have no masks
             out["coverage"] = (fake["weights_sum"].mean() / real["mask"].mean()).item()
@@ -347,19 +386,23 @@ def quality(self: Trainer, n: int = 32) -> dict:
 @patch
 def state_dict(self: Trainer) -> dict:
     "Everything needed to resume."
-    return {"hp": self.hp, "G": self.G.state_dict(), "G_ema": self.G_ema.state_dict(), "D": self.D.state_dict(),
-            "latents": self.latents.detach(), "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
+    return {"hp": self.hp, "G": self.G.state_dict(), "G_ema": self.G_ema.state_dict(),
+            "D": self.D.state_dict(),
+            "latents": self.latents.detach(), "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
             "opt_z": self.opt_z.state_dict(), "nimg": self.nimg, "step": self.step, "log": self.log,
             "rng": self.rng.get_state()}
 
 @patch
 def load_state_dict(self: Trainer, s: dict):
     "Resume from `state_dict()`'s output."
-    self.G.load_state_dict(s["G"]); self.G_ema.load_state_dict(s["G_ema"]); self.D.load_state_dict(s["D"])
+    for net, key in ((self.G, "G"), (self.G_ema, "G_ema"), (self.D, "D")):
+        net.load_state_dict(s[key])
     with torch.no_grad():
         self.latents.copy_(s["latents"])
     if "opt_g" in s:      # a slim checkpoint (see `slim_checkpoint`) restarts Adam's moments
-        self.opt_g.load_state_dict(s["opt_g"]); self.opt_d.load_state_dict(s["opt_d"]); self.opt_z.load_state_dict(s["opt_z"])
+        for opt, key in ((self.opt_g, "opt_g"), (self.opt_d, "opt_d"), (self.opt_z, "opt_z")):
+            opt.load_state_dict(s[key])
     self.nimg, self.step, self.log = s["nimg"], s["step"], s["log"]
     self.rng.set_state(s["rng"])
 
@@ -380,7 +423,8 @@ def slim_checkpoint(src, dst) -> Path:
     return atomic_save(slim, dst)
 
 def train_generator(data: dict, stage: str, steps: int, checkpoint=None, every_s: float = 300.0,
-                    log_every: int = 10, eval_every: int = 100, progress: bool = True, **hp) -> Trainer:
+                    log_every: int = 10, eval_every: int = 100, progress: bool = True,
+                    **hp) -> Trainer:
     "Run `steps` steps of `stage` ('recon' or 'gan'), resuming from and saving to `checkpoint` every `every_s` seconds."
     if stage not in ("recon", "gan"):
         raise ValueError(f"stage: expected 'recon' or 'gan', got {stage!r}")
@@ -390,15 +434,18 @@ def train_generator(data: dict, stage: str, steps: int, checkpoint=None, every_s
         trainer.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=False))
     step_fn = trainer.recon_step if stage == "recon" else trainer.gan_step
     last = time.time()
-    bar = tqdm(total=steps, initial=min(trainer.step[stage], steps), desc=f"training ({stage})", disable=not progress or trainer.rank > 0)
+    bar = tqdm(total=steps, initial=min(trainer.step[stage], steps), desc=f"training ({stage})",
+               disable=not progress or trainer.rank > 0)
     while trainer.step[stage] < steps:
         t0 = time.time()
         parts = step_fn()
         if trainer.step[stage] % log_every == 0:
-            trainer.log.append({"stage": stage, "step": trainer.step[stage], "seconds": time.time() - t0, **parts})
+            trainer.log.append({"stage": stage, "step": trainer.step[stage],
+                                "seconds": time.time() - t0, **parts})
             bar.set_postfix({k: f"{v:.3f}" for k, v in parts.items()})
         if eval_every and trainer.step[stage] % eval_every == 0:
-            trainer.log.append({"stage": "eval", "after": stage, "step": trainer.step[stage], **trainer.quality()})
+            trainer.log.append({"stage": "eval", "after": stage, "step": trainer.step[stage],
+                                **trainer.quality()})
         bar.update(1)
         if checkpoint and time.time() - last > every_s:
             trainer.save(checkpoint); last = time.time()
@@ -411,26 +458,33 @@ def train_generator(data: dict, stage: str, steps: int, checkpoint=None, every_s
 def main(argv=None):
     "Command line of the training script: `python -m warpgan.train_gan {recon,gan} --steps N ...`."
     import argparse
-    p = argparse.ArgumentParser(prog="python -m warpgan.train_gan", description="Train the tiny EG3D on the tiny world.")
+    p = argparse.ArgumentParser(prog="python -m warpgan.train_gan",
+                                description="Train the tiny EG3D on the tiny world.")
     p.add_argument("stage", choices=["recon", "gan"])
-    p.add_argument("--steps", type=int, required=True, help="train until this many steps of the stage")
-    p.add_argument("--data", required=True, help="cache file of render_dataset (created if missing)")
+    p.add_argument("--steps", type=int, required=True,
+                   help="train until this many steps of the stage")
+    p.add_argument("--data", required=True,
+                   help="cache file of render_dataset (created if missing)")
     p.add_argument("--ids", type=int, default=800, help="identities in the data set")
     p.add_argument("--views", type=int, default=4, help="views per identity")
     p.add_argument("--checkpoint", required=True, help="checkpoint to resume from and write")
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--every", type=float, default=300.0, help="seconds between checkpoints")
-    p.add_argument("--recon-every", type=int, default=0, help="gan stage: a reconstruction step every N steps (0: never)")
-    p.add_argument("--blur-fade", type=float, default=20000.0, help="images over which the blur fades to 0")
+    p.add_argument("--recon-every", type=int, default=0,
+                   help="gan stage: a reconstruction step every N steps (0: never)")
+    p.add_argument("--blur-fade", type=float, default=20000.0,
+                   help="images over which the blur fades to 0")
     a = p.parse_args(argv)
     data = render_dataset(a.ids, a.views, 0, 64, path=a.data)
-    train_generator(data, a.stage, a.steps, a.checkpoint, every_s=a.every, batch=a.batch, seed=a.seed,
+    train_generator(data, a.stage, a.steps, a.checkpoint, every_s=a.every, batch=a.batch,
+                    seed=a.seed,
                     recon_every=a.recon_every, blur_fade_nimg=a.blur_fade)
 
 # %% ../nbs/03_train_generator.ipynb #46a2062a
 #| eval: false
-if __name__ == "__main__" and not IN_NOTEBOOK:   # a notebook's (and nbdev_test's) __name__ is "__main__" too
+# a notebook's (and nbdev_test's) __name__ is "__main__" too
+if __name__ == "__main__" and not IN_NOTEBOOK:
     main()
 
 # %% ../nbs/03_train_generator.ipynb #f24f8920

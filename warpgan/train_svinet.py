@@ -18,32 +18,36 @@ from .camera import camera_label, orbit_pose
 from .generator import TriPlaneGenerator
 from .core import atomic_save, batch_from, data_parallel, distributed_rank, frozen, step_seed
 from .inversion import Encoder
-from .losses import (d_adversarial, feature_matching, g_adversarial, l1, latent_consistency, perceptual, r1)
+from .losses import (d_adversarial, feature_matching, g_adversarial, l1, latent_consistency,
+                            perceptual, r1)
 from .svinet import PatchDiscriminator, SVINet, encode, gan_view, svinet_inputs
 from .warping import face_yaw, render_depth, resize_depth
 
 # %% ../nbs/08_train_svinet.ipynb #da4290f3
-def novel_cameras(c_src, generator: torch.Generator, max_yaw: float = 65.0, max_pitch: float = 15.0,
+def novel_cameras(c_src, rng: torch.Generator, max_yaw: float = 65.0, max_pitch: float = 15.0,
                   max_turn: float = 80.0) -> torch.Tensor:
     "Target labels: yaw uniform in ±`max_yaw`° and within `max_turn`° of each source's yaw, pitch uniform in ±`max_pitch`°."
     yaw_src = face_yaw(c_src)
     lo, hi = (yaw_src - max_turn).clamp_min(-max_yaw), (yaw_src + max_turn).clamp_max(max_yaw)
-    u = torch.rand(len(c_src), 2, generator=generator).to(c_src.device)
+    u = torch.rand(len(c_src), 2, generator=rng).to(c_src.device)
     return camera_label(orbit_pose(lo + u[:, 0] * (hi - lo), (u[:, 1] * 2 - 1) * max_pitch))
 
-SYNTHETIC_PSI = 0.7                  # the authors' truncation for synthetic pairs (scripts/gen_synthimg.py)
+SYNTHETIC_PSI = 0.7  # the authors' truncation for synthetic pairs (scripts/gen_synthimg.py)
 
 @torch.no_grad()
-def synthetic_renders(G, E, c_src, generator) -> dict:
+def synthetic_renders(G, E, c_src, rng) -> dict:
     "One w per source camera (frontal conditioning, ψ 0.7): the 'photo' at `c_src`, its truth at a random target, the photo's inversion and its render there."
     B = len(c_src)
-    c_dst = novel_cameras(c_src, generator)
+    c_dst = novel_cameras(c_src, rng)
     frontal = camera_label(orbit_pose(0.0, 0.0)).to(c_src.device).expand(B, -1)
-    w = G.mapping(torch.randn(B, G.z_dim, generator=generator).to(c_src.device), frontal, truncation_psi=SYNTHETIC_PSI)
-    truth = G.synthesis(w.repeat(2, 1, 1), torch.cat([c_src, c_dst]), noise_mode="const")["image"].clamp(-1, 1)
+    w = G.mapping(torch.randn(B, G.z_dim, generator=rng).to(c_src.device), frontal,
+                  truncation_psi=SYNTHETIC_PSI)
+    truth = G.synthesis(w.repeat(2, 1, 1), torch.cat([c_src, c_dst]),
+                        noise_mode="const")["image"].clamp(-1, 1)
     ws, _, depth = encode(G, E, truth[:B], c_src)
     gan = gan_view(G, ws, c_dst)
-    return {"photo": truth[:B], "target": truth[B:], "ws": ws, "depth": depth, "gan": gan, "c_src": c_src, "c_dst": c_dst}
+    return {"photo": truth[:B], "target": truth[B:], "ws": ws, "depth": depth, "gan": gan,
+            "c_src": c_src, "c_dst": c_dst}
 
 def synthetic_batch(r: dict, symmetric: bool = True, backend: str = "torch") -> dict:
     "A synthetic pair's SVINet inputs: the photo warped by its inverted depth to the target view; the GAN's target render is the truth."
@@ -52,12 +56,13 @@ def synthetic_batch(r: dict, symmetric: bool = True, backend: str = "torch") -> 
 
 # %% ../nbs/08_train_svinet.ipynb #0f41475b
 @torch.no_grad()
-def reverse_renders(G, E, image, c_src, generator) -> dict:
+def reverse_renders(G, E, image, c_src, rng) -> dict:
     "For world images: the encoder inversion, its render and depth at the source view, its render and depth at a random novel view."
-    c_nov = novel_cameras(c_src, generator)
+    c_nov = novel_cameras(c_src, rng)
     ws, gan, depth = encode(G, E, image, c_src)
     out = G.synthesis(ws, c_nov, noise_mode="const")
-    return {"image": image, "ws": ws, "gan": gan, "depth": depth, "gan_nov": out["image"].clamp(-1, 1),
+    return {"image": image, "ws": ws, "gan": gan, "depth": depth,
+            "gan_nov": out["image"].clamp(-1, 1),
             "depth_nov": render_depth(out), "c_src": c_src, "c_nov": c_nov}
 
 def reverse_batch(r: dict, symmetric: bool = True, backend: str = "torch") -> dict:
@@ -65,41 +70,52 @@ def reverse_batch(r: dict, symmetric: bool = True, backend: str = "torch") -> di
     image = r["image"]
     nov = svinet_inputs(image, r["depth"], r["c_src"], r["c_nov"], r["gan_nov"], backend, symmetric)
     depth_nov = resize_depth(r["depth_nov"], image.shape[-1])
-    depth_back = torch.where(nov["mask"] > 0, depth_nov, torch.full_like(depth_nov, math.inf))   # only what reached the novel view
-    x = svinet_inputs(nov["warped"], depth_back, r["c_nov"], r["c_src"], r["gan"], backend, symmetric)
-    return {**x, "ws": r["ws"], "target": image, "source": image, "novel": nov["warped"], "novel_mask": nov["mask"],
+    # only what reached the novel view
+    depth_back = torch.where(nov["mask"] > 0, depth_nov, torch.full_like(depth_nov, math.inf))
+    x = svinet_inputs(nov["warped"], depth_back, r["c_nov"], r["c_src"], r["gan"], backend,
+                      symmetric)
+    return {**x, "ws": r["ws"], "target": image, "source": image, "novel": nov["warped"],
+            "novel_mask": nov["mask"],
             "novel_main": nov["main"], "novel_mirror": nov["mirror"]}
 
 # %% ../nbs/08_train_svinet.ipynb #90c0c885
-POOL_FORMAT = 2          # 2: frontal-conditioned ψ 0.7 synthetic pairs; each world image's novel render
+POOL_FORMAT = 2  # 2: frontal-conditioned ψ 0.7 synthetic pairs; each world image's novel render
 
-def render_pool(G, E, data: dict, n_synthetic: int, seed: int = 0, path=None, chunk: int = 32, progress: bool = True) -> dict:
+def render_pool(G, E, data: dict, n_synthetic: int, seed: int = 0, path=None, chunk: int = 32,
+                progress: bool = True) -> dict:
     "Every GAN render SVINet's training needs, made once (G and E are frozen): `n_synthetic` pairs and each world image's reverse-warp renders."
-    device = next(G.parameters()).device                            # rendered where G lives, checkpointed on the CPU
+    device = next(G.parameters()).device  # rendered where G lives, checkpointed on the CPU
     path = Path(path) if path else None
     meta = [n_synthetic, seed, len(data["c"]), POOL_FORMAT]
     pool = torch.load(path, weights_only=False) if path and path.exists() else None
     if pool is None or pool["meta"] != meta:
         pool = {"meta": meta, "synthetic": [], "real": []}
     g = torch.Generator().manual_seed(seed)
-    jobs = [("synthetic", a) for a in range(0, n_synthetic, chunk)] + [("real", a) for a in range(0, len(data["c"]), chunk)]
+    jobs = ([("synthetic", a) for a in range(0, n_synthetic, chunk)]
+            + [("real", a) for a in range(0, len(data["c"]), chunk)])
     done = len(pool["synthetic"]) + len(pool["real"])
-    bar = tqdm(total=len(jobs), initial=done, desc="rendering SVINet's training pool", disable=not progress)
+    bar = tqdm(total=len(jobs), initial=done, desc="rendering SVINet's training pool",
+               disable=not progress)
     for kind, a in jobs[done:]:
-        g.manual_seed(seed * 100_003 + a + (0 if kind == "synthetic" else 50_000_000))   # each chunk its own stream: resumable
+        # each chunk its own stream: resumable
+        g.manual_seed(seed * 100_003 + a + (0 if kind == "synthetic" else 50_000_000))
         if kind == "synthetic":
-            c = data["c"][torch.randint(len(data["c"]), (min(chunk, n_synthetic - a),), generator=g)]
+            c = data["c"][torch.randint(len(data["c"]), (min(chunk, n_synthetic - a),),
+                                        generator=g)]
             r = synthetic_renders(G, E, c.to(device), g)
         else:
             b = batch_from(data, torch.arange(a, min(a + chunk, len(data["c"]))), device)
             r = reverse_renders(G, E, b["image"], b["c"], g)
-            del r["image"]                                       # the world image itself stays in `data`
-        pool[kind].append({k: (v.half() if v.is_floating_point() and k not in ("c_src", "c_dst", "c_nov") else v).cpu() for k, v in r.items()})
+            del r["image"]  # the world image itself stays in `data`
+        pool[kind].append({k: (v.half() if v.is_floating_point()
+                               and k not in ("c_src", "c_dst", "c_nov") else v).cpu() for k,
+                           v in r.items()})
         bar.update(1)
         if path:
             atomic_save(pool, path)
     bar.close()
-    return {k: {n: torch.cat([p[n] for p in pool[k]]) for n in pool[k][0]} for k in ("synthetic", "real")}
+    return {k: {n: torch.cat([p[n] for p in pool[k]]) for n in pool[k][0]}
+            for k in ("synthetic", "real")}
 
 # %% ../nbs/08_train_svinet.ipynb #fd4fd6a1
 @dataclass
@@ -110,35 +126,36 @@ class SVINetConfig:
     lr: float = 1e-3
     lr_d: float = 1e-4
     w_l1: float = 10.0
-    w_perceptual: float = 3.0         # the authors' 30 weighs LaMa's ResNet loss, not ours (see The loop)
+    w_perceptual: float = 3.0  # the authors' 30 weighs LaMa's ResNet loss, not ours (see The loop)
     w_adv: float = 10.0
     w_fm: float = 100.0
     w_latent: float = 0.1
     r1_gamma: float = 1e-3
     symmetric: bool = True          # False: the mirror branch sees nothing (empty mask)
-    style: bool = True              # False: every ws is w_avg, so the modulation carries no information
+    style: bool = True  # False: every ws is w_avg, so the modulation carries no information
     real: bool = True               # False: synthetic pairs only, no reverse-warped world images
     seed: int = 0
 
 # %% ../nbs/08_train_svinet.ipynb #209efe9d
-def make_batch(pool, data, step: int, cfg, generator, G=None, E=None) -> dict:
+def make_batch(pool, data, step: int, cfg, rng, G=None, E=None) -> dict:
     "Batch `step`: synthetic pairs on even steps, reverse-warped data images on odd ones (synthetic only when `cfg.real` is off); from the render pool, or rendered now by `G` and `E` when `pool` is None (full scale)."
     device = next(G.parameters()).device if G is not None else torch.device("cpu")
-    image = lambda k, v: v.clamp(-1, 1) if k in ("photo", "target", "gan", "gan_nov") else v      # renders as images
+    # renders as images
+    image = lambda k, v: v.clamp(-1, 1) if k in ("photo", "target", "gan", "gan_nov") else v
     if step % 2 == 1 and cfg.real:
-        rows = torch.randint(len(data["c"]), (cfg.batch,), generator=generator)
+        rows = torch.randint(len(data["c"]), (cfg.batch,), generator=rng)
         b = batch_from(data, rows, device)
         if pool is None:
-            r = reverse_renders(G, E, b["image"], b["c"], generator)
+            r = reverse_renders(G, E, b["image"], b["c"], rng)
         else:
             r = {k: image(k, v[rows].float().to(device)) for k, v in pool["real"].items()}
             r["image"] = b["image"]
         return {**reverse_batch(r, cfg.symmetric), "kind": "real"}
     if pool is None:
-        c = data["c"][torch.randint(len(data["c"]), (cfg.batch,), generator=generator)]
-        r = synthetic_renders(G, E, c.to(device), generator)
+        c = data["c"][torch.randint(len(data["c"]), (cfg.batch,), generator=rng)]
+        r = synthetic_renders(G, E, c.to(device), rng)
     else:
-        rows = torch.randint(len(pool["synthetic"]["ws"]), (cfg.batch,), generator=generator)
+        rows = torch.randint(len(pool["synthetic"]["ws"]), (cfg.batch,), generator=rng)
         r = {k: image(k, v[rows].float().to(device)) for k, v in pool["synthetic"].items()}
     return {**synthetic_batch(r, cfg.symmetric), "kind": "synthetic"}
 
@@ -151,8 +168,10 @@ def _svinet_losses(net, D, E, G, b, cfg):
     "SVINet's predictions for batch `b` (and a real image's own novel view) and the weighted generator-side loss terms."
     style = svinet_style(b["ws"], G, cfg)
     main, mirror, n = b["main"], b["mirror"], len(style)
-    if b["kind"] == "real":           # the photo's own novel view too, in the same pass (one forward per backward: DDP)
-        main, mirror, style = torch.cat([main, b["novel_main"]]), torch.cat([mirror, b["novel_mirror"]]), style.repeat(2, 1, 1)
+    # the photo's own novel view too, in the same pass (one forward per backward: DDP)
+    if b["kind"] == "real":
+        main, mirror, style = (torch.cat([main, b["novel_main"]]),
+                               torch.cat([mirror, b["novel_mirror"]]), style.repeat(2, 1, 1))
     out = net(main, mirror, style)
     pred, novel = out[:n], (out[n:] if b["kind"] == "real" else None)
     logits, feats_fake = D(pred, return_features=True)
@@ -160,16 +179,19 @@ def _svinet_losses(net, D, E, G, b, cfg):
         _, feats_real = D(b["target"], return_features=True)
     parts = {"l1": l1(pred, b["target"]), "perceptual": perceptual(E, pred, b["target"]),
              "adv": g_adversarial(logits), "fm": feature_matching(feats_fake, feats_real)}
-    if novel is not None and cfg.w_latent:    # the novel view has no truth, but the latent of every view is the photo's
+    # the novel view has no truth, but the latent of every view is the photo's
+    if novel is not None and cfg.w_latent:
         parts["latent"] = latent_consistency(E, novel, b["source"])
-    weights = {"l1": cfg.w_l1, "perceptual": cfg.w_perceptual, "adv": cfg.w_adv, "fm": cfg.w_fm, "latent": cfg.w_latent}
+    weights = {"l1": cfg.w_l1, "perceptual": cfg.w_perceptual, "adv": cfg.w_adv, "fm": cfg.w_fm,
+               "latent": cfg.w_latent}
     return pred, novel, sum(weights[k] * v for k, v in parts.items()), parts
 
 def _d_loss(D_, b, pred, novel, cfg):
     "The discriminator's loss: the truth real, every prediction fake (a real image's novel view too), R1 at the truth."
     real = b["target"].detach().requires_grad_(True)
     fakes = (pred if novel is None else torch.cat([pred, novel])).detach()
-    logits_real, logits_fake = D_(torch.cat([real, fakes])).split([len(real), len(fakes)])   # one D pass (one DDP reduction)
+    # one D pass (one DDP reduction)
+    logits_real, logits_fake = D_(torch.cat([real, fakes])).split([len(real), len(fakes)])
     return d_adversarial(logits_real, logits_fake) + r1(logits_real, real, cfg.r1_gamma)
 
 # %% ../nbs/08_train_svinet.ipynb #e39d25cb
@@ -178,15 +200,18 @@ def _resume_svinet(checkpoint, cfg: SVINetConfig, parts: dict) -> dict:
     if not (checkpoint and checkpoint.exists()):
         return {"step": 0, "log": [], "seconds": 0.0}
     s = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    if {**s["cfg"], "steps": cfg.steps} != asdict(cfg):             # a run may be extended, not changed
-        raise ValueError(f"checkpoint: {checkpoint} was written with another configuration: {s['cfg']}")
+    if {**s["cfg"], "steps": cfg.steps} != asdict(cfg):  # a run may be extended, not changed
+        raise ValueError(f"checkpoint: {checkpoint} was written with another configuration: "
+                         f"{s['cfg']}")
     for k, m in parts.items():
         m.load_state_dict(s[k])
     return s["state"]
 
 # %% ../nbs/08_train_svinet.ipynb #34905142
-def train_svinet(G: TriPlaneGenerator, E: Encoder, data: dict, pool: dict, cfg: SVINetConfig = SVINetConfig(), checkpoint=None,
-                 every_s: float = 300.0, keep: tuple = (), log_every: int = 10, progress: bool = True, architecture: dict = None,
+def train_svinet(G: TriPlaneGenerator, E: Encoder, data: dict, pool: dict,
+                 cfg: SVINetConfig = SVINetConfig(), checkpoint=None,
+                 every_s: float = 300.0, keep: tuple = (), log_every: int = 10,
+                 progress: bool = True, architecture: dict = None,
                  discriminator: tuple = None):
     "Train SVINet (and its patch discriminator) on alternating synthetic / reverse-warp batches (`pool=None`: rendered live); resumable; DDP under `torchrun`."
     rank, world = distributed_rank()
@@ -197,30 +222,35 @@ def train_svinet(G: TriPlaneGenerator, E: Encoder, data: dict, pool: dict, cfg: 
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=(0.9, 0.999))
     checkpoint = Path(checkpoint) if checkpoint else None
-    checkpointed = {"net": net, "D": D, "opt": opt, "opt_d": opt_d}           # what a checkpoint holds
+    checkpointed = {"net": net, "D": D, "opt": opt, "opt_d": opt_d}  # what a checkpoint holds
     state = _resume_svinet(checkpoint, cfg, checkpointed)
-    net_, D_ = data_parallel(net, device, world), data_parallel(D, device, world)   # every rank its own batches
+    # every rank its own batches
+    net_, D_ = data_parallel(net, device, world), data_parallel(D, device, world)
     def save(path=checkpoint, full=True):
         if rank: return
-        body = ({**{k: m.state_dict() for k, m in checkpointed.items()}, "state": state, "cfg": asdict(cfg)} if full
+        body = ({**{k: m.state_dict() for k, m in checkpointed.items()}, "state": state,
+                 "cfg": asdict(cfg)} if full
                 else {"net": net.state_dict(), "step": state["step"]})
         atomic_save(body, path)
     last, t0 = time.time(), time.time() - state["seconds"]
-    bar = tqdm(total=cfg.steps, initial=min(state["step"], cfg.steps), desc="training SVINet", disable=not progress or rank > 0)
+    bar = tqdm(total=cfg.steps, initial=min(state["step"], cfg.steps), desc="training SVINet",
+               disable=not progress or rank > 0)
     rng = torch.Generator()
     net.train(); D.train()
     with frozen(G), frozen(E):
         while state["step"] < cfg.steps:
-            rng.manual_seed(step_seed(cfg.seed, rank, state["step"]))    # batch = f(seed, rank, step): resumable
+            # batch = f(seed, rank, step): resumable
+            rng.manual_seed(step_seed(cfg.seed, rank, state["step"]))
             b = make_batch(pool, data, state["step"], cfg, rng, G, E)
-            D.requires_grad_(False)                                  # the G step reads D; only the D step updates it
+            D.requires_grad_(False)  # the G step reads D; only the D step updates it
             pred, novel, loss, parts = _svinet_losses(net_, D, E, G, b, cfg)
             opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
             D.requires_grad_(True)
             loss_d = _d_loss(D_, b, pred, novel, cfg)
             opt_d.zero_grad(set_to_none=True); loss_d.backward(); opt_d.step()
             if not torch.isfinite(loss + loss_d):
-                raise FloatingPointError(f"SVINet training diverged at step {state['step']}: {parts}")
+                raise FloatingPointError(f"SVINet training diverged at step {state['step']}: "
+                                         f"{parts}")
             state["step"] += 1
             state["seconds"] = time.time() - t0
             if state["step"] % log_every in (0, 1):

@@ -14,14 +14,16 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .camera import as_tensor, camera_label, check_finite, lift, orbit_pose, pixel_centres, split_label
+from .camera import as_tensor, camera_label, check_finite, lift, orbit_pose
+from .camera import pixel_centres, split_label
 
 # %% ../nbs/01_world.ipynb #25f96779
-HELDOUT_SEED = 1_000_000    # world seeds below this are for training; evaluation uses seeds from here up
-BACKGROUND = 1.0            # background colour in [-1, 1]: white, what EG3D's renderer gives with white_back
+# world seeds below this are for training; evaluation uses seeds from here up
+HELDOUT_SEED = 1_000_000
+BACKGROUND = 1.0  # background colour in [-1, 1]: white, what EG3D's renderer gives with white_back
 BOX = 0.5                   # the world fits EG3D's tri-plane box [-BOX, BOX]^3
 FAR = 10.0                  # the distance an absent part reports
-HEAD_SCALE = 0.85           # head parameters are in "head units"; the world's head is this much smaller
+HEAD_SCALE = 0.85  # head parameters are in "head units"; the world's head is this much smaller
 
 # %% ../nbs/01_world.ipynb #600326c6
 def sd_ellipsoid(p, centre, radii):
@@ -54,11 +56,13 @@ def hard_union(d1, c1, d2, c2):
     return torch.minimum(d1, d2), (None if c1 is None else torch.where(near[..., None], c1, c2))
 
 # %% ../nbs/01_world.ipynb #fcd43999
-SKIN = torch.tensor([[0.96, 0.80, 0.69], [0.85, 0.64, 0.50], [0.66, 0.46, 0.32], [0.42, 0.28, 0.19]])
+SKIN = torch.tensor([[0.96, 0.80, 0.69], [0.85, 0.64, 0.50], [0.66, 0.46, 0.32],
+                     [0.42, 0.28, 0.19]])
 HAIR = torch.tensor([[0.07, 0.06, 0.06], [0.22, 0.13, 0.08], [0.45, 0.29, 0.16], [0.86, 0.70, 0.42],
                      [0.66, 0.27, 0.11], [0.72, 0.72, 0.72]])
 HAIR_P = torch.tensor([0.28, 0.24, 0.18, 0.14, 0.08, 0.08])
-IRIS = torch.tensor([[0.30, 0.18, 0.09], [0.25, 0.45, 0.75], [0.30, 0.52, 0.30], [0.50, 0.55, 0.58]])
+IRIS = torch.tensor([[0.30, 0.18, 0.09], [0.25, 0.45, 0.75], [0.30, 0.52, 0.30],
+                     [0.50, 0.55, 0.58]])
 HAIR_STYLES = ("bald", "short", "long", "bun")
 STYLE_P = torch.tensor([0.08, 0.42, 0.32, 0.18])
 N_UNIFORMS = 64
@@ -78,12 +82,14 @@ def _palette(u, palette):
 def _ellipsoid_front(centre, radii, x, y, axis=2):
     "The largest coordinate along `axis` of an ellipsoid's surface at the given other two coordinates."
     others = [a for a in range(3) if a != axis]
-    s = 1 - ((x - centre[:, others[0]]) / radii[:, others[0]]) ** 2 - ((y - centre[:, others[1]]) / radii[:, others[1]]) ** 2
+    s = (1 - ((x - centre[:, others[0]]) / radii[:, others[0]]) ** 2
+         - ((y - centre[:, others[1]]) / radii[:, others[1]]) ** 2)
     return centre[:, axis] + radii[:, axis] * s.clamp_min(0).sqrt()
 
 def _front_z(h, x, y):
     "z of the face's front (skull or jaw, whichever is further forward) at (x, y)."
-    return torch.maximum(_ellipsoid_front(h["skull_c"], h["skull_r"], x, y), _ellipsoid_front(h["jaw_c"], h["jaw_r"], x, y))
+    return torch.maximum(_ellipsoid_front(h["skull_c"], h["skull_r"], x, y),
+                         _ellipsoid_front(h["jaw_c"], h["jaw_r"], x, y))
 
 def _xyz(x, y, z): return torch.stack(torch.broadcast_tensors(x, y, z), dim=-1)
 
@@ -119,7 +125,8 @@ def _head_params(u, asymmetry: bool) -> dict:
     h["ear_radii"] = torch.stack((0.034 * scale, 0.068 * scale, 0.044 * scale), -1)
     h["ear_l"], h["ear_rt"] = _xyz(ear_x, ear_y, ear_z), _xyz(-ear_x, ear_y, ear_z)
     # lips, with the mouth line drawn as a colour
-    h["lip_w"], lip_y, h["lip_t"] = U(21, 0.045, 0.075), tip_y - U(22, 0.045, 0.065), U(23, 0.014, 0.024)
+    h["lip_w"], lip_y, h["lip_t"] = (U(21, 0.045, 0.075), tip_y - U(22, 0.045, 0.065),
+                                     U(23, 0.014, 0.024))
     h["lip_c"] = _xyz(zero, lip_y, _front_z(h, zero, lip_y) - 0.012)
     # brows: short capsules above the eyes
     h["brow_t"], brow_y = U(24, 0.008, 0.014), eye_y + U(25, 0.045, 0.065)
@@ -135,7 +142,8 @@ def _head_params(u, asymmetry: bool) -> dict:
     # colours, in [0, 1]
     h["skin"] = _palette(u[:, 30], SKIN) * _lerp(0.96, 1.04, u[:, 31:34])
     grey_or_colour = _choice(u[:, 34], HAIR_P)
-    h["hair"] = (HAIR[grey_or_colour] * _lerp(0.8, 1.2, u[:, 35:36]) * _lerp(0.97, 1.03, u[:, 36:39])).clamp(0, 1)
+    h["hair"] = (HAIR[grey_or_colour] * _lerp(0.8, 1.2, u[:, 35:36])
+                 * _lerp(0.97, 1.03, u[:, 36:39])).clamp(0, 1)
     h["iris"] = IRIS[_choice(u[:, 55], torch.full((4,), 0.25))]
     h["lips"] = h["skin"] * torch.tensor([0.85, 0.55, 0.55]) * _lerp(0.8, 1.0, u[:, 40])[:, None]
     # lighting: a key light from the front and above, from one side when asymmetric
@@ -143,14 +151,19 @@ def _head_params(u, asymmetry: bool) -> dict:
     h["light"] = F.normalize(_xyz(light_x, U(43, 0.2, 0.7), torch.ones(n)), dim=-1)
     # asymmetric details, each present for some identities
     on = lambda i, p: (u[:, i] < p) & asymmetry
-    h["part_x"] = torch.where(on(44, 0.7) & (h["style"] != 0), sign(45) * U(46, 0.04, 0.12), torch.full((n,), FAR))
+    h["part_x"] = torch.where(on(44, 0.7) & (h["style"] != 0), sign(45) * U(46, 0.04, 0.12),
+                              torch.full((n,), FAR))
     h["sweep"] = sign(45) * U(47, 0.05, 0.25) * on(44, 0.7)
     mole_side, mole_y = sign(48), U(49, -0.16, -0.02)
     mole_x = mole_side * U(50, 0.07, 0.13)
-    h["mole"] = torch.where(on(51, 0.5)[:, None], _xyz(mole_x, mole_y, _front_z(h, mole_x, mole_y)), FAR)
+    h["mole"] = torch.where(on(51, 0.5)[:, None], _xyz(mole_x, mole_y, _front_z(h, mole_x, mole_y)),
+                            FAR)
     ear_side = torch.where(u[:, 52:53] < 0.5, h["ear_l"], h["ear_rt"])
-    h["earring"] = torch.where(on(53, 0.35)[:, None], ear_side + _xyz(zero, -h["ear_radii"][:, 1] - 0.012, zero + 0.005), FAR)
-    h["metal"] = torch.where(u[:, 54:55] < 0.5, torch.tensor([0.85, 0.68, 0.25]), torch.tensor([0.8, 0.8, 0.82]))
+    h["earring"] = torch.where(on(53, 0.35)[:, None],
+                               ear_side + _xyz(zero, -h["ear_radii"][:, 1] - 0.012, zero + 0.005),
+                               FAR)
+    h["metal"] = torch.where(u[:, 54:55] < 0.5, torch.tensor([0.85, 0.68, 0.25]),
+                             torch.tensor([0.8, 0.8, 0.82]))
     return h
 
 # %% ../nbs/01_world.ipynb #69fc7286
@@ -167,7 +180,8 @@ class Heads:
         "The identities at `idx` (an int, slice or list) as a new `Heads`."
         idx = [idx] if isinstance(idx, int) else idx
         rows = list(range(len(self)))[idx] if isinstance(idx, slice) else list(idx)
-        return Heads({k: v[rows] for k, v in self.params.items()}, [self.seeds[i] for i in rows], self.asymmetry)
+        return Heads({k: v[rows] for k, v in self.params.items()}, [self.seeds[i] for i in rows],
+                     self.asymmetry)
 
     def to(self, device):
         "The same heads with their parameters on `device`."
@@ -180,7 +194,8 @@ def sample_heads(n: int, seed: int = 0, asymmetry: bool = True) -> Heads:
     if int(seed) != seed or seed < 0:
         raise ValueError(f"seed: expected a non-negative integer, got {seed}")
     seeds = [int(seed) + k for k in range(int(n))]
-    u = torch.stack([torch.rand(N_UNIFORMS, generator=torch.Generator().manual_seed(s)) for s in seeds])
+    u = torch.stack([torch.rand(N_UNIFORMS, generator=torch.Generator().manual_seed(s))
+                     for s in seeds])
     return Heads(_head_params(u, bool(asymmetry)), seeds, bool(asymmetry))
 
 # %% ../nbs/01_world.ipynb #23b32bf7
@@ -193,17 +208,23 @@ def head_sdf(p, h: dict, colour: bool = False):
     d, c = smooth_union(sd_ellipsoid(p, h["skull_c"], h["skull_r"]), col(skin),
                         sd_ellipsoid(p, h["jaw_c"], h["jaw_r"]), col(skin), 0.08)
     d, c = smooth_union(d, c, sd_capsule(p, h["neck_a"], h["neck_b"], h["neck_r"]), col(skin), 0.05)
-    d, c = smooth_union(d, c, sd_capsule(p, h["nose_a"], h["nose_b"], h["nose_w"]), col(skin), 0.035)
-    wings = sd_ellipsoid(p, h["nose_wings_c"], torch.stack((1.7 * h["nose_w"], 0.9 * h["nose_w"], 1.1 * h["nose_w"]), -1))
+    d, c = smooth_union(d, c, sd_capsule(p, h["nose_a"], h["nose_b"], h["nose_w"]), col(skin),
+                        0.035)
+    wings = sd_ellipsoid(p, h["nose_wings_c"],
+                         torch.stack((1.7 * h["nose_w"], 0.9 * h["nose_w"], 1.1 * h["nose_w"]), -1))
     d, c = smooth_union(d, c, wings, col(skin), 0.015)
     for ear in ("ear_l", "ear_rt"):
         d, c = smooth_union(d, c, sd_ellipsoid(p, h[ear], h["ear_radii"]), col(skin), 0.02)
-    lips = sd_ellipsoid(p, h["lip_c"], torch.stack((h["lip_w"], h["lip_t"], torch.full_like(h["lip_t"], 0.022)), -1))
+    lips = sd_ellipsoid(p, h["lip_c"],
+                        torch.stack((h["lip_w"], h["lip_t"], torch.full_like(h["lip_t"], 0.022)),
+                                    -1))
     d, c = smooth_union(d, c, lips, col(h["lips"]), 0.012)
     mirror = torch.tensor([-1.0, 1.0, 1.0], device=p.device)
     for s in (1.0, -1.0):
         flip = mirror if s < 0 else torch.ones_like(mirror)
-        d, c = smooth_union(d, c, sd_capsule(p, h["brow_a"] * flip, h["brow_b"] * flip, h["brow_t"]), col(hair), 0.008)
+        d, c = smooth_union(d, c,
+                            sd_capsule(p, h["brow_a"] * flip, h["brow_b"] * flip, h["brow_t"]),
+                            col(hair), 0.008)
     d, c = smooth_union(d, c, _hair_sdf(p, h), col(hair), 0.01)
     if colour:
         c = _paint(p, h, c)
@@ -219,20 +240,35 @@ def _hair_sdf(p, h):
     "The hair: a shell above the hairline, long-hair slab, bun, beard, parting groove."
     x, y, z = p.unbind(-1)
     style = h["style"]
-    shell = sd_ellipsoid(p, h["skull_c"] + torch.tensor([0.0, 0.005, -0.01], device=p.device), h["skull_r"] + h["hair_t"][:, None])
-    line = h["hairline_back"] + (h["hairline_front"] - h["hairline_back"]) * torch.sigmoid((z - 0.02) / 0.04) + h["sweep"] * x
+    shell = sd_ellipsoid(p, h["skull_c"] + torch.tensor([0.0, 0.005, -0.01], device=p.device),
+                         h["skull_r"] + h["hair_t"][:, None])
+    line = (h["hairline_back"] + (h["hairline_front"] - h["hairline_back"])
+            * torch.sigmoid((z - 0.02) / 0.04) + h["sweep"] * x)
     d = torch.maximum(shell, line - y)
     slab_top = h["skull_c"][:, 1]
-    slab_c = _xyz(torch.zeros_like(slab_top), 0.5 * (slab_top + h["hairline_back"]), h["skull_c"][:, 2] - 0.09)
-    slab_half = torch.stack((h["skull_r"][:, 0] + h["hair_t"], 0.5 * (slab_top - h["hairline_back"]), torch.full_like(slab_top, 0.15)), -1)
-    d = torch.where(style == 2, smooth_union(d, None, sd_box(p, slab_c, slab_half, 0.05), None, 0.05)[0], d)
-    bun_c = h["skull_c"] + _xyz(torch.zeros_like(slab_top), 0.75 * h["skull_r"][:, 1], -0.75 * h["skull_r"][:, 2])
-    d = torch.where(style == 3, smooth_union(d, None, (p - bun_c).norm(dim=-1) - 0.095, None, 0.03)[0], d)
-    groove = torch.stack((x - h["part_x"], y - h["skull_c"][:, 1] - h["skull_r"][:, 1] - h["hair_t"]), -1).norm(dim=-1) - 0.03
+    slab_c = _xyz(torch.zeros_like(slab_top), 0.5 * (slab_top + h["hairline_back"]),
+                  h["skull_c"][:, 2] - 0.09)
+    slab_half = torch.stack((h["skull_r"][:, 0] + h["hair_t"],
+                             0.5 * (slab_top - h["hairline_back"]),
+                             torch.full_like(slab_top, 0.15)), -1)
+    d = torch.where(style == 2,
+                    smooth_union(d, None, sd_box(p, slab_c, slab_half, 0.05), None, 0.05)[0], d)
+    bun_c = (h["skull_c"]
+             + _xyz(torch.zeros_like(slab_top), 0.75 * h["skull_r"][:, 1],
+                    -0.75 * h["skull_r"][:, 2]))
+    d = torch.where(style == 3,
+                    smooth_union(d, None, (p - bun_c).norm(dim=-1) - 0.095, None, 0.03)[0], d)
+    groove = (torch.stack((x - h["part_x"],
+                           y - h["skull_c"][:, 1] - h["skull_r"][:, 1] - h["hair_t"]),
+                          -1).norm(dim=-1) - 0.03)
     d = torch.maximum(d, -groove)
     d = torch.where(style == 0, torch.full_like(d, FAR), d)
-    beard = torch.maximum(sd_ellipsoid(p, h["jaw_c"], h["jaw_r"] + 0.02), y - h["lip_c"][:, 1] - 0.01)
-    beard = torch.maximum(beard, -sd_ellipsoid(p, h["lip_c"], torch.stack((h["lip_w"] + 0.015, 3 * h["lip_t"], torch.full_like(x, 0.06)), -1)))
+    beard = torch.maximum(sd_ellipsoid(p, h["jaw_c"], h["jaw_r"] + 0.02),
+                          y - h["lip_c"][:, 1] - 0.01)
+    beard = torch.maximum(beard,
+                          -sd_ellipsoid(p, h["lip_c"],
+                                        torch.stack((h["lip_w"] + 0.015, 3 * h["lip_t"],
+                                                     torch.full_like(x, 0.06)), -1)))
     beard = torch.maximum(beard, h["jaw_c"][:, 2] - 0.08 - z)
     return torch.where(h["beard"], torch.minimum(d, beard), d)
 
@@ -245,7 +281,8 @@ def _eye_colour(p, centre, iris):
 
 def _paint(p, h, c):
     "Paint the mouth line and the mole onto the albedo `c`."
-    mouth = torch.exp(-((p[..., 1] - h["lip_c"][:, 1]) / 0.004) ** 2) * (p[..., 0].abs() < h["lip_w"]).float()
+    mouth = (torch.exp(-((p[..., 1] - h["lip_c"][:, 1]) / 0.004) ** 2)
+             * (p[..., 0].abs() < h["lip_w"]).float())
     c = c * (1 - 0.6 * mouth[..., None])
     mole = torch.sigmoid((0.012 - (p - h["mole"]).norm(dim=-1)) / 0.002)
     return c * (1 - 0.7 * mole[..., None])
@@ -257,7 +294,8 @@ def _box_interval(origins, dirs):
     t0, t1 = (-BOX - origins) * inv, (BOX - origins) * inv
     return torch.minimum(t0, t1).amax(-1).clamp_min(0), torch.maximum(t0, t1).amin(-1)
 
-def sphere_trace(sdf, origins, dirs, steps: int = 160, eps: float = 1e-4, relax: float = 0.8, graze: float = 1e-3):
+def sphere_trace(sdf, origins, dirs, steps: int = 160, eps: float = 1e-4, relax: float = 0.8,
+                 graze: float = 1e-3):
     "March rays `(M, 3)` through `sdf(points, ray_index)`: (t `(M,)`, hit `(M,)` bool)."
     t, t_far = _box_interval(origins, dirs)
     hit = torch.zeros_like(t, dtype=torch.bool)
@@ -272,7 +310,8 @@ def sphere_trace(sdf, origins, dirs, steps: int = 160, eps: float = 1e-4, relax:
         hit[active[done]] = True
         t[active] += torch.where(done, torch.zeros_like(d_active), relax * d_active)
         active = active[~done & (t[active] < t_far[active])]
-    # rays that graze a silhouette creep along it in tiny steps; one still within `graze` of it is a hit
+    # rays that graze a silhouette creep along it in tiny steps; one still within `graze` of it is a
+    # hit
     hit[active[d[active].abs() < graze]] = True
     return t, hit
 
@@ -296,7 +335,8 @@ def _check_resolution(resolution):
 def render_heads(heads: Heads, c, resolution: int = 64, supersample: int = 2) -> dict:
     "Exact renders of `heads` in cameras `c` `(n or 1, 25)`: `image` [-1, 1], along-ray `depth` (+inf off the head), `mask`."
     if not isinstance(heads, Heads):
-        raise ValueError(f"heads: expected the Heads that sample_heads returns, got {type(heads).__name__}")
+        raise ValueError("heads: expected the Heads that sample_heads returns, got "
+                         f"{type(heads).__name__}")
     resolution = _check_resolution(resolution)
     if int(supersample) != supersample or supersample < 1:
         raise ValueError(f"supersample: expected a positive integer, got {supersample}")
@@ -308,7 +348,8 @@ def render_heads(heads: Heads, c, resolution: int = 64, supersample: int = 2) ->
     heads = heads.to(device)
     cam2world, intrinsics = cam2world.expand(n, 4, 4), intrinsics.expand(n, 3, 3)
     R, S = resolution, int(supersample)
-    # sub-pixel positions: S x S per pixel, plus the pixel centre (for depth and mask) when S is even
+    # sub-pixel positions: S x S per pixel, plus the pixel centre (for depth and mask) when S is
+    # even
     sub = (torch.arange(S, device=device) + 0.5) / S - 0.5
     sj, si = torch.meshgrid(sub, sub, indexing="xy")
     offsets = torch.stack((sj, si), -1).reshape(-1, 2) / R
@@ -316,7 +357,8 @@ def render_heads(heads: Heads, c, resolution: int = 64, supersample: int = 2) ->
         offsets = torch.cat((offsets, torch.zeros(1, 2, device=device)))
     centre_k = S * S // 2 if S % 2 else S * S
     uv = (pixel_centres(R, device)[:, None] + offsets[None]).reshape(-1, 2)           # (R*R*K, 2)
-    dirs = F.normalize(lift(uv.expand(n, -1, -1), intrinsics) @ cam2world[:, :3, :3].transpose(1, 2), dim=-1)
+    dirs = F.normalize(lift(uv.expand(n, -1, -1), intrinsics)
+                       @ cam2world[:, :3, :3].transpose(1, 2), dim=-1)
     origins = cam2world[:, None, :3, 3].expand_as(dirs)
     head_of_ray = torch.arange(n, device=device).repeat_interleave(dirs.shape[1])
     per_point = lambda idx: {k: v[head_of_ray[idx]] for k, v in heads.params.items()}
@@ -331,8 +373,10 @@ def render_heads(heads: Heads, c, resolution: int = 64, supersample: int = 2) ->
     colour = colour.reshape(n, R, R, K, 3)
     image = colour[..., : S * S, :].mean(3).permute(0, 3, 1, 2) * 2 - 1
     hit_c = hit.reshape(n, R, R, K)[..., centre_k]
-    depth = torch.where(hit_c, t.reshape(n, R, R, K)[..., centre_k], torch.full_like(hit_c, math.inf, dtype=t.dtype))
-    return {"image": image.contiguous(), "depth": depth[:, None].contiguous(), "mask": hit_c[:, None].float()}
+    depth = torch.where(hit_c, t.reshape(n, R, R, K)[..., centre_k],
+                        torch.full_like(hit_c, math.inf, dtype=t.dtype))
+    return {"image": image.contiguous(), "depth": depth[:, None].contiguous(),
+            "mask": hit_c[:, None].float()}
 
 # %% ../nbs/01_world.ipynb #99cc0ce1
 def sample_camera_angles(n: int, seed: int = 0, yaw_std: float = 20.0, pitch_std: float = 8.0,
