@@ -34,13 +34,14 @@ from .world import HELDOUT_SEED, render_heads, sample_heads
 # %% ../nbs/11_cli.ipynb #d6dd35fc
 DEMO_SEED, DEMO_YAW, DEMO_PITCH, DEMO_RES = HELDOUT_SEED, 25.0, 5.0, 128
 
-def to_uint8(image: torch.Tensor) -> np.ndarray:
-    "A `(3, H, W)` image in [-1, 1] as an `(H, W, 3)` uint8 array."
+def to_uint8(image: torch.Tensor,  # (3, H, W) in [-1, 1]
+            ) -> np.ndarray:  # (H, W, 3) uint8
+    "An image as a uint8 array for image files."
     return ((image.detach().float().cpu().clamp(-1, 1) + 1)
             * 127.5).round().byte().permute(1, 2, 0).numpy()
 
 def make_demo_input(folder) -> Path:
-    "Render the demo input (a held-out world head) and write `demo_input.png` and `dataset.json` to `folder`."
+    "Render the demo input (a held-out world head): `demo_input.png`, `dataset.json` in `folder`."
     folder = Path(folder)
     c = camera_label(orbit_pose(DEMO_YAW, DEMO_PITCH))
     image = render_heads(sample_heads(1, DEMO_SEED), c, DEMO_RES)["image"][0]
@@ -51,15 +52,17 @@ def make_demo_input(folder) -> Path:
 
 @contextmanager
 def demo_files():
-    "The shipped demo input's paths: (`demo_input.png`, `dataset.json`, world seed)."
+    "The shipped demo input, as (`demo_input.png`'s path, `dataset.json`'s, the world seed)."
     folder = resources.files("warpgan") / "assets"
     with (resources.as_file(folder / "demo_input.png") as png,
           resources.as_file(folder / "dataset.json") as js):
         yield Path(png), Path(js), json.loads(Path(js).read_text())["world_seed"]
 
 # %% ../nbs/11_cli.ipynb #208365f8
-def writable_dir(path, flag: str = "--out") -> Path:
-    "Create `path` if needed and check that files can be written there; `ValueError` naming `flag` if not."
+def writable_dir(path,
+                 flag: str = "--out",  # the option a `ValueError` names
+                ) -> Path:
+    "Create `path` if needed and check that files can be written there."
     path = Path(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -69,8 +72,9 @@ def writable_dir(path, flag: str = "--out") -> Path:
         raise ValueError(f"{flag}: cannot write to {path} ({e.strerror or e})") from e
     return path
 
-def save_png(fig_or_array, dest) -> Path:
-    "Write a matplotlib figure or an `(H, W, 3)` uint8 array as a PNG, atomically."
+def save_png(fig_or_array,  # a matplotlib figure or an (H, W, 3) uint8 array
+             dest) -> Path:
+    "Write a figure or an image array as a PNG, atomically."
     with atomic_path(dest) as tmp:
         if isinstance(fig_or_array, np.ndarray):
             iio.imwrite(tmp, fig_or_array, extension=".png")
@@ -80,7 +84,7 @@ def save_png(fig_or_array, dest) -> Path:
 
 # %% ../nbs/11_cli.ipynb #791d1d6f
 @contextmanager
-def notes(stream=None):
+def notes(stream=None):  # default: stderr
     "Collect warnings raised inside the block and print each distinct one as a one-line note."
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -88,8 +92,10 @@ def notes(stream=None):
     for msg in dict.fromkeys(str(w.message) for w in caught):
         print(f"warpgan: note: {msg}", file=stream or sys.stderr)
 
-def target_views(yaws, pitches) -> list:
-    "(yaw, pitch) pairs in degrees from `--yaw` and `--pitch` lists (one pitch for all, or one per yaw); absurd values refused."
+def target_views(yaws,  # degrees, within ±180
+                 pitches,  # degrees within ±89: one for all yaws or one per yaw; None: 0
+                ) -> list:  # (yaw, pitch) pairs
+    "The target views from the `--yaw` and `--pitch` lists, absurd values refused."
     pitches = pitches or [0.0]
     if len(pitches) not in (1, len(yaws)):
         raise ValueError(f"--pitch: give one pitch for every view or one per --yaw ({len(yaws)}), "
@@ -101,16 +107,22 @@ def target_views(yaws, pitches) -> list:
     return [(float(y), float(p)) for y,
             p in zip(yaws, pitches * len(yaws) if len(pitches) == 1 else pitches)]
 
-def turn(wg, image, c, targets, progress: bool = True) -> tuple:
-    "Invert `image` at camera `c` once and render every (yaw, pitch) target: (source, [novel_view dicts], seconds)."
+def turn(wg, image, c,
+         targets,  # (yaw, pitch) pairs in degrees
+         progress: bool = True) -> tuple:  # (source, [`novel_view` dicts], seconds)
+    "Invert `image` at camera `c` once and render every target view."
     t0 = time.time()
     src = wg.invert(image, c)
     views = [wg.novel_view(src, t) for t in tqdm(targets, desc="novel views", disable=not progress)]
     return src, views, time.time() - t0
 
 # %% ../nbs/11_cli.ipynb #596a58ad
-def views_grid(photo, views: list, targets: list, exact: list = None, title: str = ""):
-    "A figure: the input, then per target the encoder-only view, WarpGAN's view and (given) the exact view."
+def views_grid(photo,  # (3, R, R) in [-1, 1]
+               views: list,  # `novel_view` dicts
+               targets: list,  # their (yaw, pitch)
+               exact: list = None,  # the exact views, where known
+               title: str = ""):
+    "A figure: the input, then per target the encoder-only, WarpGAN (and exact) views."
     import matplotlib
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
@@ -131,8 +143,11 @@ def views_grid(photo, views: list, targets: list, exact: list = None, title: str
     fig.suptitle(title, fontsize=9); fig.tight_layout()
     return fig
 
-def write_orbit(frames: torch.Tensor, out: Path, fps: int = 12) -> dict:
-    "Write orbit frames `(N, 3, R, R)` as `orbit.gif` (and `orbit.mp4` where imageio-ffmpeg is installed)."
+# %% ../nbs/11_cli.ipynb #ee97c1cf
+def write_orbit(frames: torch.Tensor,  # (N, 3, R, R) in [-1, 1]
+                out: Path,  # the folder
+                fps: int = 12) -> dict:  # {`orbit_gif`: path, `orbit_mp4`: path}
+    "Write the frames as `orbit.gif` (and `orbit.mp4` where imageio-ffmpeg is installed)."
     arr = np.stack([to_uint8(f) for f in frames])
     written = {}
     with atomic_path(out / "orbit.gif") as tmp:
@@ -160,9 +175,9 @@ def load_model(device: str = "cpu"):
 MAX_FRAMES = 1000     # the longest orbit the demo writes
 
 def run_demo(out="warpgan_out", yaws=(-60, -40, -20, 0, 20, 40, 60), frames: int = 24,
-             device: str = "cpu",
-             progress: bool = True) -> dict:
-    "The demo: invert the shipped input, write a novel-view grid PNG and an orbit GIF (and MP4); returns {what: path or seconds}."
+             device: str = "cpu", progress: bool = True,
+            ) -> dict:  # {what: path}, and `seconds`: {stage: seconds}
+    "The demo: invert the shipped input, write a novel-view grid PNG and an orbit GIF (and MP4)."
     out = writable_dir(out)
     if int(frames) != frames or not 2 <= frames <= MAX_FRAMES:
         raise ValueError(f"--frames: expected an integer from 2 to {MAX_FRAMES}, got {frames}")
@@ -185,10 +200,12 @@ def run_demo(out="warpgan_out", yaws=(-60, -40, -20, 0, 20, 40, 60), frames: int
     return written
 
 # %% ../nbs/11_cli.ipynb #44785c3a
-def run_novel_view(image, camera=None, yaws=None, pitches=None, out="warpgan_out",
-                   device: str = "cpu",
-                   progress: bool = True) -> dict:
-    "Novel views of `image` (its camera from an EG3D `dataset.json`, frontal if None): one PNG per view and `grid.png`."
+def run_novel_view(image,
+                   camera=None,  # an EG3D `dataset.json` holding the image's label; None: frontal
+                   yaws=None, pitches=None, out="warpgan_out", device: str = "cpu",
+                   progress: bool = True,
+                  ) -> dict:  # {what: path}, and `seconds`: {stage: seconds}
+    "Novel views of `image`: one PNG per view and `grid.png`."
     targets = target_views(yaws or [-40.0, -20.0, 20.0, 40.0], pitches)
     if not Path(image).is_file():
         raise ValueError(f"IMAGE: no such file: {image}")
@@ -221,7 +238,7 @@ BENCH_HEADS = {"default": (32, 4), "full": (32, 8)}
 
 # %% ../nbs/11_cli.ipynb #ceb6278d
 def run_bench(json_path=None, heads: int = 32, slow_heads: int = 8, device: str = "cpu",
-              progress: bool = True) -> dict:
+              progress: bool = True) -> dict:  # {`json`: path, `seconds`: {`total`: seconds}}
     "The benchmark of `10_evaluation`: print the table; write it as JSON when `json_path` is given."
     from warpgan.evaluate import benchmark, format_table, write_json
     if json_path is not None:
@@ -237,8 +254,9 @@ def run_bench(json_path=None, heads: int = 32, slow_heads: int = 8, device: str 
 
 # %% ../nbs/11_cli.ipynb #eaa09c7d
 class _OneLineParser(argparse.ArgumentParser):
-    "argparse with one-line errors (exit code 2), pointing at `--help` instead of printing the usage."
+    "argparse with one-line errors (exit code 2), pointing at `--help`, not printing the usage."
     def error(self, message):
+        "Exit with code 2 and one line: the message and where help is."
         if "expected one argument" in message:      # argparse reads `--yaw -inf` as two options
             message += ("; a value starting with '-' that is not a plain number (e.g. -inf) "
                         "needs the form --yaw=-inf")
@@ -262,53 +280,50 @@ def _demo_command(sub, common):
     "The `demo` sub-command's arguments."
     d = sub.add_parser("demo", parents=[common],
                        help="turn the shipped example head: a novel-view grid PNG and an orbit "
-                       "GIF/MP4",
-                       description="Invert the shipped example (a held-out tiny-world head seen at "
-                       "yaw 25°), render it from "
-                                   "seven yaws with the encoder alone and with WarpGAN, next to "
-                       "the exact views, and an orbit. "
+                            "GIF/MP4",
+                       description="Invert the shipped example (a held-out tiny-world head seen "
+                                   "at yaw 25°), render it from seven yaws with the encoder alone "
+                                   "and with WarpGAN, next to the exact views, and an orbit. "
                                    "Prints what it wrote and the time of each stage.")
     d.add_argument("--out", default="warpgan_out",
                    help="folder to write into (created if missing; default: %(default)s)")
     d.add_argument("--frames", type=int, default=24,
                    help="frames in the orbit (default: %(default)s)")
 
+# %% ../nbs/11_cli.ipynb #8a6775a3
 def _novel_view_command(sub, common):
     "The `novel-view` sub-command's arguments."
     n = sub.add_parser("novel-view", parents=[common],
                        help="novel views of your image: one PNG per view and a grid",
-                       description="Novel views of IMAGE (any size or mode; resized to the model's "
-                       "64x64 with a note). Its "
-                                   "camera comes from an EG3D-style dataset.json (--camera), "
-                       "looked up by the image's file "
-                                   "name; without one the photo is taken as frontal.")
+                       description="Novel views of IMAGE (any size or mode; resized to the "
+                                   "model's 64x64 with a note). Its camera comes from an "
+                                   "EG3D-style dataset.json (--camera), looked up by the image's "
+                                   "file name; without one the photo is taken as frontal.")
     n.add_argument("image", metavar="IMAGE", help="the photo (PNG, JPEG, ...)")
     n.add_argument("--camera", metavar="JSON",
                    help="EG3D dataset.json holding IMAGE's 25-number camera label")
     n.add_argument("--yaw", type=float, action="append", metavar="DEG",
                    help="target yaw in degrees, repeatable (--yaw -30 --yaw 30); default: -40, "
-                   "-20, 20, 40")
+                        "-20, 20, 40")
     n.add_argument("--pitch", type=float, action="append", metavar="DEG",
                    help="target pitch in degrees: one for all views, or one per --yaw (default 0)")
     n.add_argument("--out", default="warpgan_out",
                    help="folder to write into (default: %(default)s)")
 
+# %% ../nbs/11_cli.ipynb #0462cf04
 def _bench_command(sub, common):
     "The `bench` sub-command's arguments."
     b = sub.add_parser("bench", parents=[common],
                        help="the evaluation table: every method vs the exact novel views",
                        description="Score encoder-only, W and W+ optimisation, PTI, the hybrid "
-                       "warp (with and without the "
-                                   "mirror) and WarpGAN on the same held-out world heads against "
-                       "their exact novel views at "
-                                   "yaw ±20°, ±40°, ±60°: PSNR and SSIM on the whole image and on "
-                       "the co-visible, hole and "
-                                   "background regions (LPIPS where its weights are present), an "
-                       "orbit's consistency, seconds "
-                                   "per view, and WarpGAN's paired bootstrap intervals against "
-                       "each method. W, W+ and PTI "
-                                   "take about a minute a head on 2 CPU cores: --full gives them "
-                       "more heads.")
+                                   "warp (with and without the mirror) and WarpGAN on the same "
+                                   "held-out world heads against their exact novel views at yaw "
+                                   "±20°, ±40°, ±60°: PSNR and SSIM on the whole image and on the "
+                                   "co-visible, hole and background regions (LPIPS where its "
+                                   "weights are present), an orbit's consistency, seconds per "
+                                   "view, and WarpGAN's paired bootstrap intervals against each "
+                                   "method. W, W+ and PTI take about a minute a head on 2 CPU "
+                                   "cores: --full gives them more heads.")
     b.add_argument("--json", metavar="FILE",
                    help="also write the result as JSON: means, per-head scores, intervals")
     b.add_argument("--full", action="store_true",
@@ -318,8 +333,8 @@ def _bench_command(sub, common):
                    help="held-out heads for the fast methods (default %d)"
                    % BENCH_HEADS["default"][0])
     b.add_argument("--slow-heads", type=int,
-                   help="the first heads, of the same ones, for W, W+ and PTI "
-                                                  "(default %d)" % BENCH_HEADS["default"][1])
+                   help="the first heads, of the same ones, for W, W+ and PTI (default %d)"
+                   % BENCH_HEADS["default"][1])
 
 # %% ../nbs/11_cli.ipynb #639c54c6
 def build_parser() -> argparse.ArgumentParser:
@@ -327,15 +342,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = _OneLineParser(
         prog="warpgan",
         description="WarpGAN workbook: from one photo and its camera, find the latent of a "
-                    "3D-aware GAN, warp the "
-                    "photo to new viewpoints with the GAN's depth, and let SVINet paint what the "
-                    "photo never saw. "
-                    "The shipped models are trained on a tiny offline world of 64x64 heads. Start "
-                    "with `warpgan demo`.",
+                    "3D-aware GAN, warp the photo to new viewpoints with the GAN's depth, and let "
+                    "SVINet paint what the photo never saw. The shipped models are trained on a "
+                    "tiny offline world of 64x64 heads. Start with `warpgan demo`.",
         epilog="examples:\n  warpgan demo\n  warpgan novel-view face.png --camera dataset.json "
                "--yaw -30 --yaw 30\n"
                "  warpgan bench --json bench.json",
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"warpgan {warpgan.__version__}")
     common = _OneLineParser(add_help=False)
     common.add_argument("--device", default="cpu", help="'cpu' (default) or 'cuda'")

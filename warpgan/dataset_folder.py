@@ -17,8 +17,11 @@ from PIL import Image
 from .camera import read_dataset_json
 
 # %% ../nbs/13_dataset_folders.ipynb #8b0a3e13
-def export_dataset_folder(data: dict, root, rows=None) -> Path:
-    "Write rows of a `render_dataset` as an EG3D data set: PNGs and `dataset.json` in folder `root`, or in a zip if `root` ends in .zip."
+def export_dataset_folder(data: dict,  # a `render_dataset`
+                          root,  # a folder, or a zip if it ends in .zip
+                          rows=None,  # the rows to write; None: all
+                         ) -> Path:
+    "Write rows of a `render_dataset` as an EG3D data set: PNGs and `dataset.json`."
     root = Path(root)
     rows = range(len(data["c"])) if rows is None else [int(r) for r in rows]
     files, labels = {}, []
@@ -41,8 +44,8 @@ def export_dataset_folder(data: dict, root, rows=None) -> Path:
 
 # %% ../nbs/13_dataset_folders.ipynb #f7d90072
 class DatasetFolder:
-    "An EG3D data set — a folder or `.zip` of equally sized images with `dataset.json` labels — read on demand; trainers take it like a `render_dataset`."
-    def __init__(self, root, resolution: int = None):
+    "EG3D data set (folder or `.zip`, `dataset.json` labels) read on demand, as `render_dataset`."
+    def __init__(self, root, resolution: int = None):  # every image's side (None: any square)
         self.root = Path(root)
         if self.root.is_dir():
             self._zip, top = None, self.root
@@ -75,6 +78,7 @@ class DatasetFolder:
     def __len__(self): return len(self.names)
     def __contains__(self, key): return key == "c"                 # no identities, depth or masks
     def __getitem__(self, key):
+        "The labels `(N, 25)`: `c` is all a photo folder has besides its images."
         if key != "c":
             raise KeyError(f"{key!r}: a photo folder has labels ('c') and images (`batch`), "
                            "nothing else")
@@ -83,6 +87,7 @@ class DatasetFolder:
 # %% ../nbs/13_dataset_folders.ipynb #2ab5e215
 @patch
 def _open(self: DatasetFolder, i: int):
+    "Image `i`, opened (a `ValueError` if it is no image)."
     name = self.names[i]
     try:
         return Image.open(io.BytesIO(self._zip.read(name) if self._zip
@@ -92,6 +97,7 @@ def _open(self: DatasetFolder, i: int):
 
 @patch
 def _header(self: DatasetFolder, i: int) -> tuple:
+    "Image `i`'s pixel mode and size, from its header."
     with self._open(i) as im:
         return im.mode, im.size
 
@@ -111,14 +117,15 @@ def _check(self: DatasetFolder, i: int, mode: str, size: tuple) -> int:
 # %% ../nbs/13_dataset_folders.ipynb #c47d1ced
 @patch
 def _read(self: DatasetFolder, i: int) -> torch.Tensor:
+    "Image `i` as a `(3, H, W)` uint8 tensor, checked."
     with self._open(i) as im:
         self._check(i, im.mode, im.size)
         a = np.asarray(im.convert("RGB"))
     return torch.from_numpy(a.copy()).permute(2, 0, 1)
 
 @patch
-def batch(self: DatasetFolder, idx) -> dict:
-    "Images (float, [-1, 1]) and labels of rows `idx`."
+def batch(self: DatasetFolder, idx) -> dict:  # `image` (B, 3, R, R) float in [-1, 1], `c`
+    "Images and labels of rows `idx`."
     idx = torch.as_tensor(idx).reshape(-1).tolist()
     return {"image": torch.stack([self._read(i) for i in idx]).float() / 127.5 - 1,
             "c": self.c[idx]}

@@ -18,7 +18,7 @@ from .generator import TriPlaneGenerator
 
 # %% ../nbs/12_eg3d_checkpoints.ipynb #1368c83a
 class PersistentRecord:
-    "What an EG3D persistent object leaves after safe unpickling: its class name and state (the source is dropped unread)."
+    "What a safely unpickled EG3D persistent object leaves: class name, state (source unread)."
     def __init__(self, class_name: str, state: dict, version=None):
         self.class_name, self.state, self.version = class_name, state, version
 
@@ -32,6 +32,7 @@ class _EasyDict(dict):
     "Stands in for dnnlib's `EasyDict` (a dict with attribute access), without importing dnnlib."
 
 def _persistent(meta) -> PersistentRecord:
+    "Stands in for `_reconstruct_persistent_obj`: a record of the meta, its source dropped."
     if not (isinstance(meta, dict) and meta.get("type") == "class"
             and isinstance(meta.get("class_name"), str)):
         raise ValueError("pickle: a persistent object without the expected meta (type 'class', "
@@ -39,16 +40,20 @@ def _persistent(meta) -> PersistentRecord:
     return PersistentRecord(meta["class_name"], dict(meta.get("state") or {}), meta.get("version"))
 
 def _storage_from_bytes(b: bytes):
+    "A tensor storage, through torch's own `weights_only` loader."
     return torch.load(io.BytesIO(b), weights_only=True)
 
 def _tensor_v2(storage, offset, size, stride, requires_grad=False, hooks=None, metadata=None):
+    "A plain tensor on `storage`, without gradient or hooks."
     return torch._utils._rebuild_tensor_v2(storage, offset, size, stride, False,
                                            collections.OrderedDict())
 
 def _parameter(data, requires_grad=False, hooks=None, state=None):
+    "A parameter as its plain tensor."
     return data
 
 def _from_type_v2(func, new_type, args, state):
+    "A tensor subclass as what `func` (an allow-listed rebuild) makes of it."
     return func(*args)
 
 # %% ../nbs/12_eg3d_checkpoints.ipynb #aa3fb8c6
@@ -69,6 +74,7 @@ _SAFE_GLOBALS = {
 }
 
 def _numpy_globals() -> dict:
+    "The numpy globals an EG3D pickle may use (arrays, scalars, dtypes), under both numpy paths."
     import numpy as np
     from numpy.core import multiarray  # noqa: numpy 2 keeps this alias
     safe = {}
@@ -84,8 +90,9 @@ class RefusedPickle(pickle.UnpicklingError):
     "A pickle asked for a global outside the allow-list."
 
 class _SafeUnpickler(pickle.Unpickler):
-    "Resolves only allow-listed globals; torch's own modules become inert records; anything else is refused."
+    "Resolves only allow-listed globals; torch's modules become inert records; the rest: refused."
     def find_class(self, module, name):
+        "The allow-listed object for `module.name`, or `RefusedPickle`."
         if (module, name) in _SAFE_GLOBALS:
             return _SAFE_GLOBALS[(module, name)]
         if module.startswith("numpy"):
@@ -100,11 +107,10 @@ class _SafeUnpickler(pickle.Unpickler):
         if module.startswith("torch.nn.modules.") and name[:1].isupper():
             return type(name, (_ModuleRecord,), {})
         raise RefusedPickle(f"refused: the pickle asks for {module}.{name}, which an EG3D "
-                            "checkpoint does not "
-                                     "need; nothing from it was run")
+                            "checkpoint does not need; nothing from it was run")
 
-def load_eg3d_pickle(path) -> dict:
-    "Read an EG3D / StyleGAN `.pkl` without running its embedded code: {key: PersistentRecord or value}."
+def load_eg3d_pickle(path) -> dict:  # {key: PersistentRecord or value}
+    "Read an EG3D / StyleGAN `.pkl` without running its embedded code."
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such checkpoint")
@@ -122,8 +128,10 @@ def load_eg3d_pickle(path) -> dict:
     return data
 
 # %% ../nbs/12_eg3d_checkpoints.ipynb #3cc327bd
-def record_state_dict(record, prefix: str = "") -> dict:
-    "The state dict `{name: tensor}` of an unpickled persistent network (or torch container record)."
+def record_state_dict(record,  # a `PersistentRecord` or a torch container's record
+                      prefix: str = "",  # put before every name
+                     ) -> dict:  # {name: tensor}
+    "The state dict of an unpickled persistent network, as `nn.Module.state_dict` walks it."
     state = record.state if isinstance(record, PersistentRecord) else record
     if not isinstance(state, dict):
         raise ValueError(f"pickle: {prefix or 'the network'} is not a module record "
@@ -142,8 +150,11 @@ def record_state_dict(record, prefix: str = "") -> dict:
             out.update(record_state_dict(m, f"{prefix}{name}."))
     return out
 
-def eg3d_state_dict(path, key: str = "G_ema") -> tuple:
-    "(state dict, rendering kwargs) of network `key` in an EG3D `.pkl` (read safely) or a converted `.pt` state dict."
+# %% ../nbs/12_eg3d_checkpoints.ipynb #746d64a0
+def eg3d_state_dict(path,  # an EG3D `.pkl` (read safely) or a converted `.pt` state dict
+                    key: str = "G_ema",  # the network
+                   ) -> tuple:  # (state dict, rendering kwargs)
+    "The weights and rendering settings of one network of an EG3D checkpoint."
     path = Path(path)
     if path.suffix == ".pt":
         if not path.is_file():
@@ -168,9 +179,12 @@ def eg3d_state_dict(path, key: str = "G_ema") -> tuple:
     return record_state_dict(net), dict(net.state.get("rendering_kwargs") or {})
 
 # %% ../nbs/12_eg3d_checkpoints.ipynb #61b30383
-def eg3d_generator(path, config: str = "ffhq512", key: str = "G_ema",
-                   planes: str = "eg3d") -> TriPlaneGenerator:
-    "`TriPlaneGenerator.from_config(config, planes=planes)` with EG3D's `key` weights from `path` (checked strictly); `lpff` for LPFF's models."
+def eg3d_generator(path,  # an EG3D `.pkl` or a converted `.pt`
+                   config: str = "ffhq512",
+                   key: str = "G_ema",  # the network
+                   planes: str = "eg3d",  # `lpff` for LPFF's models
+                  ) -> TriPlaneGenerator:  # frozen, in eval mode
+    "`TriPlaneGenerator.from_config(config, planes=planes)` with EG3D's weights, checked strictly."
     sd, rendering = eg3d_state_dict(path, key)
     G = TriPlaneGenerator.from_config(config, planes=planes)
     ours = G.state_dict()
@@ -191,16 +205,18 @@ def eg3d_generator(path, config: str = "ffhq512", key: str = "G_ema",
     G.loaded_rendering_kwargs = rendering
     return G.eval().requires_grad_(False)
 
-def convert_eg3d(src, dst, key: str = "G_ema") -> Path:
-    "Convert an EG3D `.pkl` to a plain `.pt` state dict (`{key: state dict, 'rendering_kwargs': ...}`) that `torch.load(weights_only=True)` reads."
+def convert_eg3d(src, dst, key: str = "G_ema",
+                ) -> Path:  # `dst`, holding {key: state dict, 'rendering_kwargs': ...}
+    "Convert an EG3D `.pkl` to a plain `.pt` that `torch.load(weights_only=True)` reads."
     sd, rendering = eg3d_state_dict(src, key)
     safe = {k: v for k, v in rendering.items() if isinstance(v, (int, float, bool, str))}
     return atomic_save({key: sd, "rendering_kwargs": safe}, dst)
 
 # %% ../nbs/12_eg3d_checkpoints.ipynb #fa33fb6f
-def eg3d_style_pickle(nets: dict,
-                      module_src: str = "# the defining module's source would be here\n") -> bytes:
-    "Pickle `nets` ({'G_ema': module, ...}) in `torch_utils.persistence`'s format (for tests and conversions back)."
+def eg3d_style_pickle(nets: dict,  # {'G_ema': module, ...}
+                      module_src: str = "# the defining module's source would be here\n",
+                     ) -> bytes:
+    "Pickle `nets` in `torch_utils.persistence`'s format (for tests and conversions back)."
     import sys, types
     persistence = types.ModuleType("torch_utils.persistence")
     def _reconstruct_persistent_obj(meta):

@@ -30,15 +30,22 @@ YAWS = (-60, -40, -20, 20, 40, 60)
 REGIONS = ("all", "covisible", "holes", "background")
 ORBIT_YAWS = tuple(range(-40, 41, 10))  # the orbit the consistency score follows, pitch 0
 
-def view_regions(truth_dst: dict, c_dst, truth_src: dict, c_src) -> dict:
-    "Masks `(B, 1, R, R)` of an exact view: pixels the source saw (`covisible`), head pixels it did not (`holes`), the rest."
+def view_regions(truth_dst: dict, c_dst,  # the exact view (`render_heads`) and its cameras
+                 truth_src: dict, c_src,  # the source's
+                ) -> dict:  # `REGIONS`' masks (B, 1, R, R)
+    "An exact view's regions: the source saw it (`covisible`), head it did not (`holes`), the rest."
     head = (truth_dst["mask"] > 0.5).float()
     seen = covisible(truth_dst["depth"], c_dst, truth_src["depth"], c_src) * head
     return {"all": torch.ones_like(head), "covisible": seen, "holes": head - seen,
             "background": 1 - head}
 
-def held_out(n: int, yaws=YAWS, seed: int = HELDOUT_SEED, orbit=ORBIT_YAWS) -> dict:
-    "`n` held-out heads from FFHQ-like cameras: photos, cameras, each yaw's camera (pitch 0), exact view and its regions, the exact orbit."
+# %% ../nbs/10_evaluation.ipynb #c5a41af7
+def held_out(n: int,
+             yaws=YAWS,  # degrees, pitch 0: the target views
+             seed: int = HELDOUT_SEED,
+             orbit=ORBIT_YAWS,  # degrees, pitch 0: the orbit's views
+            ) -> dict:  # photos, cameras; per yaw: camera, exact view, regions; the exact orbit
+    "`n` held-out heads seen from FFHQ-like cameras, and their exact novel views."
     heads, c = sample_heads(n, seed), sample_cameras(n, seed)
     src = render_heads(heads, c)
     cam = lambda y: camera_label(orbit_pose(torch.full((n,), float(y)), torch.zeros(n)))
@@ -51,6 +58,7 @@ def held_out(n: int, yaws=YAWS, seed: int = HELDOUT_SEED, orbit=ORBIT_YAWS) -> d
             "orbit_cams": orbit_cams,
             "orbit": torch.stack([render_heads(heads, cy)["image"] for cy in orbit_cams], 1)}
 
+# %% ../nbs/10_evaluation.ipynb #d5148175
 def subset(truth: dict, k: int) -> dict:
     "The first `k` heads of `held_out`'s dict."
     def cut(v):
@@ -58,8 +66,11 @@ def subset(truth: dict, k: int) -> dict:
         return [cut(b) for b in v] if isinstance(v, list) else v[:k]
     return cut(truth)
 
-def region_scores(pred, truth_view, regions: dict, lp) -> dict:
-    "Per-head PSNR and SSIM on each region (`REGIONS`), LPIPS on the whole image when a model is given: lists of floats."
+def region_scores(pred, truth_view,
+                  regions: dict,  # `view_regions`'s masks
+                  lp,  # an LPIPS model, or None
+                 ) -> dict:  # `psnr`, `ssim`: {region: per-head floats}; `lpips`: floats or None
+    "Per-head PSNR and SSIM on each region (`REGIONS`), LPIPS on the whole image."
     out = {"psnr": {}, "ssim": {}}
     for r, m in regions.items():
         s = image_scores(pred, truth_view, mask=None if r == "all" else m)
@@ -68,13 +79,18 @@ def region_scores(pred, truth_view, regions: dict, lp) -> dict:
                     if lp is not None else None)
     return out
 
-def orbit_consistency(frames, exact) -> list:
-    "Per head: PSNR (dB, images in [0, 1]; 100 = moves exactly like the truth) of an orbit's `(B, T, 3, R, R)` frame-to-frame change against the exact orbit's."
+# %% ../nbs/10_evaluation.ipynb #0e5a9735
+def orbit_consistency(frames,  # (B, T, 3, R, R) an orbit's frames in [-1, 1]
+                      exact,  # (B, T, 3, R, R) the exact orbit
+                     ) -> list:  # per head, dB ([0, 1] images); 100: moves exactly like the truth
+    "PSNR of an orbit's frame-to-frame change against the exact orbit's."
     d, e = ((frames.clamp(-1, 1) + 1) / 2).diff(dim=1), ((exact + 1) / 2).diff(dim=1)
     return (10 * torch.log10(1 / (d - e).square().mean((1, 2, 3, 4)).clamp_min(1e-10))).tolist()
 
 # %% ../nbs/10_evaluation.ipynb #5f687eab
-def paired_bootstrap(a, b, n_boot: int = 2000, seed: int = 0) -> dict:
+def paired_bootstrap(a, b,  # per-head scores; `b` may cover more heads (cut to `a`'s)
+                     n_boot: int = 2000, seed: int = 0,
+                    ) -> dict:  # `mean`, `lo`, `hi`, `heads`
     "Mean of `a − b` over paired heads and its percentile-bootstrap 95 % interval."
     d = torch.as_tensor(a, dtype=torch.float64) - torch.as_tensor(b, dtype=torch.float64)[:len(a)]
     rows = torch.randint(len(d), (n_boot, len(d)), generator=torch.Generator().manual_seed(seed))
@@ -84,11 +100,12 @@ def paired_bootstrap(a, b, n_boot: int = 2000, seed: int = 0) -> dict:
 
 # %% ../nbs/10_evaluation.ipynb #b2686b84
 def _timed(f):
+    "`f()` and the seconds it took."
     t = time.time(); out = f(); return out, time.time() - t
 
 @torch.no_grad()
 def _fast_methods(wg: WarpGAN, truth: dict, lp) -> dict:
-    "encoder, hybrid, hybrid_sym and warpgan on every head: per-yaw scores, seconds per image, the orbit's consistency."
+    "encoder, hybrid, hybrid_sym, warpgan on every head: per-yaw scores, seconds, orbit."
     n = len(truth["photo"])
     (ws, _, depth), t_inv = _timed(lambda: encode(wg.G, wg.E, truth["photo"], truth["c"]))
     def views(cy):
@@ -141,10 +158,11 @@ def _slow_methods(wg: WarpGAN, truth: dict, lp, steps: int, tune_steps: int,
                                                 truth["orbit"])
     return res
 
+# %% ../nbs/10_evaluation.ipynb #19c9e5de
 MAX_HEADS = 4096      # held-out heads one benchmark renders at once
 
 def _intervals(scores: dict) -> dict:
-    "Paired bootstrap of WarpGAN minus every other method, on the heads both ran: per yaw, PSNR and SSIM of each region; the orbit."
+    "Paired bootstrap of WarpGAN minus every other method (per yaw, metric, region; the orbit)."
     ref = scores["warpgan"]
     out = {}
     for m, s in scores.items():
@@ -156,8 +174,9 @@ def _intervals(scores: dict) -> dict:
                   "orbit": paired_bootstrap(ref["orbit"][:len(s["orbit"])], s["orbit"])}
     return out
 
-def summarise(scores: dict) -> dict:
-    "Means over heads: `{method: {yaw: {psnr, ssim, lpips, seconds, regions: {region: {psnr, ssim}}}}}`."
+def summarise(scores: dict,  # per method, the per-head scores
+             ) -> dict:  # {method: {yaw: {psnr, ssim, lpips, seconds, regions}}}
+    "Means over heads; `regions`: `{region: {psnr, ssim}}` for all but the whole image."
     mean = lambda v: sum(v) / len(v) if v is not None else None
     return {m: {y: {"psnr": mean(v["psnr"]["all"]), "ssim": mean(v["ssim"]["all"]),
                     "lpips": mean(v["lpips"]), "seconds": v["seconds"],
@@ -166,10 +185,15 @@ def summarise(scores: dict) -> dict:
                 for y, v in s["yaws"].items()} for m, s in scores.items()}
 
 # %% ../nbs/10_evaluation.ipynb #944797d6
-def benchmark(wg: WarpGAN = None, heads: int = 32, slow_heads: int = 8, yaws=YAWS, steps: int = 300,
-              tune_steps: int = 100,
-              progress: bool = True) -> dict:
-    "Every method on the same held-out heads (the slow ones on the first `slow_heads`): per-head scores, their means, paired intervals."
+def benchmark(wg: WarpGAN = None,  # default: the shipped models
+              heads: int = 32,  # held-out heads for every method (at most `MAX_HEADS`)
+              slow_heads: int = 8,  # of them, the first for W, W+ and PTI
+              yaws=YAWS,  # degrees, pitch 0
+              steps: int = 300,  # W and W+ optimisation steps (PTI's pivot too)
+              tune_steps: int = 100,  # PTI's generator tuning steps
+              progress: bool = True,
+             ) -> dict:  # `table` (means), per-head `scores`, paired `intervals`, orbit, seconds
+    "Every method on the same held-out heads against their exact novel views."
     for name, v in (("heads", heads), ("slow_heads", slow_heads)):
         if int(v) != v or v < 0 or (name == "heads" and v < 1) or v > MAX_HEADS:
             raise ValueError(f"--{name.replace('_', '-')}: expected an integer from "
@@ -196,14 +220,18 @@ def benchmark(wg: WarpGAN = None, heads: int = 32, slow_heads: int = 8, yaws=YAW
 # %% ../nbs/10_evaluation.ipynb #25fb5264
 BUDGET_VARIANTS = ("warpgan", "exact depth", "exact fill", "exact depth + fill")
 
-def squared_error_budget(pred, truth_view, regions: dict) -> dict:
-    "Per head, each region's share of the whole image's mean squared error ([0, 1] images): the shares add up to the image's MSE."
+def squared_error_budget(pred, truth_view,
+                         regions: dict,  # `view_regions`'s masks
+                        ) -> dict:  # {region: (B,) shares}, adding up to the MSE ([0, 1] images)
+    "Per head, each region's share of the whole image's mean squared error."
     se = ((pred.clamp(-1, 1) - truth_view) / 2).square().mean(1, keepdim=True)
     return {r: (se * regions[r]).mean((1, 2, 3)) for r in REGIONS[1:]}
 
 @torch.no_grad()
-def error_budget(wg: WarpGAN, truth: dict) -> dict:
-    "WarpGAN and its oracles (the source's exact depth for the warp; the exact view in the warp's holes) on `held_out` heads: per yaw, each region's MSE share, mean over heads."
+def error_budget(wg: WarpGAN,
+                 truth: dict,  # `held_out`'s
+                ) -> dict:  # {variant: {yaw: {region: MSE share, mean over heads}}}
+    "WarpGAN and its oracles (exact depth for the warp; exact view in its holes): MSE shares."
     ws, _, depth = encode(wg.G, wg.E, truth["photo"], truth["c"])
     out = {v: {} for v in BUDGET_VARIANTS}
     for y, view in truth["views"].items():
@@ -219,8 +247,9 @@ def error_budget(wg: WarpGAN, truth: dict) -> dict:
     return out
 
 # %% ../nbs/10_evaluation.ipynb #992aea2e
-def format_table(result: dict) -> str:
-    "The benchmark as text: methods × yaws per metric, the regions' PSNR, WarpGAN's paired intervals, the orbit, seconds per view."
+def format_table(result: dict,  # `benchmark`'s
+                ) -> str:  # per metric methods × yaws, regions, intervals, orbit, seconds per view
+    "The benchmark as a text table."
     table, yaws = result["table"], result["yaws"]
     head = lambda title: f"{title:<14}" + "".join(f"{y:>+7}°" for y in yaws) + "   heads"
     lines = []
@@ -255,8 +284,10 @@ def format_table(result: dict) -> str:
                         rows in table.items())]
     return "\n".join(lines)
 
-def write_json(result: dict, path) -> Path:
-    "Write the whole result (means, per-head scores, intervals, orbit) as JSON, yaws as strings (written whole, then renamed)."
+# %% ../nbs/10_evaluation.ipynb #dd4638b8
+def write_json(result: dict,  # `benchmark`'s: means, per-head scores, intervals, orbit
+               path) -> Path:
+    "Write the whole result as JSON, yaws as strings (written whole, then renamed)."
     path = Path(path)
     keyed = lambda v: {str(a): keyed(b) for a, b in v.items()} if isinstance(v, dict) else v
     with atomic_path(path) as tmp:

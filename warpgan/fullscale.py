@@ -18,8 +18,9 @@ from .eg3d_checkpoint import eg3d_generator
 from .generator import CONFIGS, TriPlaneGenerator
 
 # %% ../nbs/14_full_scale.ipynb #c10e468f
-def init_distributed(backend: str = None) -> tuple:
-    "Join the process group `torchrun` describes (env `WORLD_SIZE` > 1): (rank, world size, device)."
+def init_distributed(backend: str = None,  # default: nccl on CUDA, gloo on the CPU
+                    ) -> tuple:  # (rank, world size, device)
+    "Join the process group `torchrun` describes (env `WORLD_SIZE` > 1)."
     import torch.distributed as dist
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
@@ -31,6 +32,7 @@ def init_distributed(backend: str = None) -> tuple:
         dist.init_process_group(backend or ("nccl" if device.type == "cuda" else "gloo"))
     return rank, world, device
 
+# %% ../nbs/14_full_scale.ipynb #0f470955
 TRAINING_PRESETS = {   # `Trainer` hyper-parameters per generator config
     "tiny": {},        # the defaults: the tiny world's run (03)
     # EG3D's FFHQ 512² run (NVlabs/eg3d README and train.py: --batch 32 on 8 GPUs, --gamma 1,
@@ -49,8 +51,9 @@ TRAINING_PRESETS = {   # `Trainer` hyper-parameters per generator config
                     swap_fade_nimg=1_000_000.0, lazy_adam=True, neural_res=64),
 }
 
-def training_data(spec: str, seed: int = 7):
-    "A training job's data: 'tiny:N' (N world identities × 2 views, rendered now), a `render_dataset` .pt, or an EG3D folder / .zip."
+def training_data(spec: str,  # 'tiny:N', a `render_dataset` .pt, or an EG3D folder / .zip
+                  seed: int = 7):  # for 'tiny:N': N world identities × 2 views, rendered now
+    "A training job's data: rendered now, read from a file, or read on demand from EG3D's layout."
     if spec.startswith("tiny:"):
         from warpgan.train_gan import render_dataset
         return render_dataset(int(spec[5:]), 2, seed=seed, progress=False)
@@ -63,7 +66,7 @@ def training_data(spec: str, seed: int = 7):
 
 # %% ../nbs/14_full_scale.ipynb #0894d1de
 def _overrides(items, fields) -> dict:
-    "`key=value` strings → keyword overrides (values parsed as Python literals), keys checked against `fields`."
+    "`key=value` strings → keyword overrides (Python literals), keys checked against `fields`."
     import ast
     out = {}
     for item in items or ():
@@ -83,7 +86,7 @@ def _check_resolution(data, a):
                          "(resize the data set, or pick --config)")
 
 def _generator(a, device) -> TriPlaneGenerator:
-    "The frozen generator the encoder and SVINet train against: `--generator` (EG3D .pkl / converted .pt) or the shipped tiny one."
+    "The frozen generator the encoder and SVINet train against: `--generator` or the tiny one."
     if a.config != "tiny" and not a.generator:
         raise ValueError(f"--generator: {a.job} at {a.config} needs the EG3D checkpoint to train "
                          "against (e.g. ffhqrebalanced512-128.pkl)")
@@ -93,6 +96,7 @@ def _generator(a, device) -> TriPlaneGenerator:
 
 # %% ../nbs/14_full_scale.ipynb #c6da15a6
 def _train_gan(a, data, device):
+    "`train-gan`: the generator's trainer (EG3D's presets, `--set`), its held-out loss around it."
     import inspect
     from warpgan.train_gan import Trainer, reconstruction_loss, train_generator
     hp = {**TRAINING_PRESETS[a.config],
@@ -118,6 +122,7 @@ def _encoder_channels(config: str):
     return ENCODER_FULL_CHANNELS if config == "ffhq512" else None
 
 def _train_encoder(a, data, device):
+    "`train-encoder`: the encoder against `--generator`, its reconstruction L1 around it."
     from warpgan.inversion import Encoder, train_encoder
     G = _generator(a, device)
     fixed = batch_from(data, torch.arange(min(8, len(data["c"]))), device)
@@ -133,11 +138,9 @@ def _train_encoder(a, data, device):
     return [E], log, before, held(E)
 
 # %% ../nbs/14_full_scale.ipynb #8dd16b5c
-def _train_svinet(a, data, device):
+def _svinet_encoder(a, G, device):
+    "The frozen encoder SVINet trains with: `--encoder` (train-encoder's) or the tiny one."
     from warpgan.inversion import Encoder
-    from warpgan.svinet import SVINet
-    from warpgan.train_svinet import SVINetConfig, make_batch, render_pool, train_svinet
-    G = _generator(a, device)
     if a.encoder:                      # a train-encoder checkpoint
         s = torch.load(a.encoder, map_location="cpu", weights_only=False)
         E = Encoder(G.num_ws, G.w_dim, G.img_resolution, _encoder_channels(a.config))
@@ -147,7 +150,15 @@ def _train_svinet(a, data, device):
     else:
         raise ValueError(f"--encoder: train-svinet at {a.config} needs a train-encoder checkpoint "
                          "for that generator")
-    E = E.to(device).eval().requires_grad_(False)
+    return E.to(device).eval().requires_grad_(False)
+
+# %% ../nbs/14_full_scale.ipynb #56bcc2de
+def _train_svinet(a, data, device):
+    "`train-svinet`: SVINet (pool or live renders), its L1 on a fixed batch of each kind around it."
+    from warpgan.svinet import SVINet
+    from warpgan.train_svinet import SVINetConfig, make_batch, render_pool, train_svinet
+    G = _generator(a, device)
+    E = _svinet_encoder(a, G, device)
     pool = None
     if not a.live:                     # every render made once, by rank 0 when it goes to a file
         if a.pool and a.world > 1 and a.rank > 0:
@@ -174,16 +185,17 @@ def _train_svinet(a, data, device):
                             discriminator=SVINET_D_FULL if a.config == "ffhq512" else None)
     return [net], log, before, held(net)
 
+# %% ../nbs/14_full_scale.ipynb #6a470d2d
 JOBS = {"train-gan": _train_gan, "train-encoder": _train_encoder, "train-svinet": _train_svinet}
 
 def _run(a, data, device):
-    "Check the data against `--config`, then run the job: (trained networks, log, held-out loss before, after)."
+    "Check the data against `--config`, run the job: (networks, log, held-out loss before, after)."
     _check_resolution(data, a)
     return JOBS[a.job](a, data, device)
 
 # %% ../nbs/14_full_scale.ipynb #3f17c589
-def main(argv=None) -> int:
-    "`python -m warpgan.fullscale {train-gan | train-encoder | train-svinet} ...`, under `torchrun` for several processes."
+def _parser():
+    "The argument parser of `python -m warpgan.fullscale`."
     import argparse
     p = argparse.ArgumentParser(prog="python -m warpgan.fullscale")
     p.add_argument("job", choices=sorted(JOBS))
@@ -214,7 +226,12 @@ def main(argv=None) -> int:
     p.add_argument("--report",
                    help="write each rank's log, held-out loss before/after and parameter checksum "
                    "to REPORT.rank<r>.json")
-    a = p.parse_args(argv)
+    return p
+
+# %% ../nbs/14_full_scale.ipynb #7ed11a3c
+def main(argv=None) -> int:
+    "`python -m warpgan.fullscale {train-gan | train-encoder | train-svinet} ...`; `torchrun`-able."
+    a = _parser().parse_args(argv)
     a.rank, a.world, device = init_distributed(a.backend)
     if device.type == "cpu":
         torch.set_num_threads(max(1, torch.get_num_threads() // a.world))
@@ -223,7 +240,8 @@ def main(argv=None) -> int:
         flat = torch.cat([v.detach().flatten().double().cpu() for n in nets
                           for v in ([n] if torch.is_tensor(n) else n.parameters())])
         report = {"rank": a.rank, "world": a.world, "log": log, "held_before": before,
-                  "held_after": after, "checksum": flat.sum().item(), "abs": flat.abs().sum().item()}
+                  "held_after": after, "checksum": flat.sum().item(),
+                  "abs": flat.abs().sum().item()}
         Path(f"{a.report}.rank{a.rank}.json").write_text(json.dumps(report))
     if a.world > 1:
         torch.distributed.destroy_process_group()
@@ -241,8 +259,9 @@ def svinet_full() -> "SVINet":
     return SVINet(**SVINET_FULL)
 
 def synthesize(G: TriPlaneGenerator, ws, c, neural_rendering_resolution=None,
-               mixed_precision: bool = None) -> dict:
-    "`G.synthesis` with EG3D's precision split: backbone and super-resolution under autocast, rendering in float32."
+               mixed_precision: bool = None,  # default: on CUDA (float16; bfloat16 on the CPU)
+              ) -> dict:  # `G.synthesis`'s outputs, in float32
+    "`G.synthesis` with EG3D's precision split: autocast but for the rendering (float32)."
     device = ws.device.type
     mixed_precision = (device == "cuda") if mixed_precision is None else mixed_precision
     if not mixed_precision:

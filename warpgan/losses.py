@@ -13,25 +13,29 @@ import torch.nn.functional as F
 from .inversion import Encoder, load_lpips
 
 # %% ../nbs/07_losses.ipynb #4b2d203c
-def l1(pred, target) -> torch.Tensor:
+def l1(pred, target) -> torch.Tensor:  # a scalar
     "Mean absolute error over the whole image."
     return (pred - target).abs().mean()
 
-def masked_l1(pred, target, mask) -> torch.Tensor:
-    "Mean absolute error over the pixels where `mask` `(B, 1, H, W)` is on (0 where it is empty)."
+def masked_l1(pred, target,
+              mask,  # (B, 1, H, W): the pixels that count
+             ) -> torch.Tensor:  # a scalar; 0 where the mask is empty
+    "Mean absolute error over the pixels where `mask` is on."
     m = mask.expand_as(pred)
     return ((pred - target).abs() * m).sum() / m.sum().clamp_min(1)
 
 # %% ../nbs/07_losses.ipynb #b0db5a8d
-def perceptual(E: Encoder, pred, target) -> torch.Tensor:
-    "Offline perceptual loss: squared distance of channel-normalised encoder features, averaged per level, summed."
+def perceptual(E: Encoder,  # whose `features` are compared
+               pred, target) -> torch.Tensor:  # per level: a mean over pixels; summed over levels
+    "Offline perceptual loss: squared distance of channel-normalised encoder features."
     loss = 0.0
     for fp, ft in zip(E.features(pred), E.features(target)):
         loss = loss + (F.normalize(fp, dim=1) - F.normalize(ft, dim=1)).square().sum(1).mean()
     return loss
 
 # %% ../nbs/07_losses.ipynb #53dba576
-def g_adversarial(logits_fake) -> torch.Tensor:
+def g_adversarial(logits_fake,  # D's patch logits of the prediction
+                 ) -> torch.Tensor:
     "Non-saturating generator loss, softplus(−D(fake)), averaged over patches."
     return F.softplus(-logits_fake).mean()
 
@@ -39,24 +43,34 @@ def d_adversarial(logits_real, logits_fake) -> torch.Tensor:
     "Discriminator loss, softplus(D(fake)) + softplus(−D(real)), averaged over patches."
     return F.softplus(logits_fake).mean() + F.softplus(-logits_real).mean()
 
-def r1(logits_real, real, gamma: float = 1e-3) -> torch.Tensor:
-    "R1 as LaMa applies it: γ · E‖∇ₓ D(x)‖² at real images `real` (made with `requires_grad`), from D's patch logits there."
+def r1(logits_real,  # D's patch logits at `real`
+       real,  # the real images, made with `requires_grad`
+       gamma: float = 1e-3) -> torch.Tensor:
+    "R1 as LaMa applies it: γ · E‖∇ₓ D(x)‖² at the real images."
     (grad,) = torch.autograd.grad(logits_real.sum(), real, create_graph=True)
     return gamma * grad.square().sum((1, 2, 3)).mean()
 
-def feature_matching(feats_fake: list, feats_real: list) -> torch.Tensor:
-    "LaMa's feature matching: mean squared difference of D's features of the prediction and the real image, averaged over layers."
+def feature_matching(feats_fake: list,  # D's features of the prediction, per layer
+                     feats_real: list,  # of the real image (no gradient to it)
+                    ) -> torch.Tensor:  # the mean over layers
+    "LaMa's feature matching: mean squared difference of D's features of fake and real."
     return torch.stack([(a - b.detach()).square().mean() for a,
                         b in zip(feats_fake, feats_real)]).mean()
 
 # %% ../nbs/07_losses.ipynb #12258606
-def latent_consistency(E: Encoder, pred, source) -> torch.Tensor:
-    "Mean squared difference between the encoder's w+ of the predicted novel view and of the source (source side fixed)."
+def latent_consistency(E: Encoder,
+                       pred,  # the predicted novel view
+                       source,  # the source photo (its side without gradient)
+                      ) -> torch.Tensor:
+    "Mean squared difference of the encoder's w+ of the predicted novel view and the source."
     with torch.no_grad():
         target = E(source)
     return (E(pred) - target).square().mean()
 
 # %% ../nbs/07_losses.ipynb #33d75088
-def mirror_term(pred, sym_image, sym_mask, main_mask) -> torch.Tensor:
+def mirror_term(pred,
+                sym_image, sym_mask,  # the symmetric warp and its visibility mask
+                main_mask,  # the direct warp's visibility mask
+               ) -> torch.Tensor:
     "Masked L1 between the prediction and the symmetric warp where only the mirror saw the view."
     return masked_l1(pred, sym_image, sym_mask * (1 - main_mask))

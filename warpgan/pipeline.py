@@ -20,8 +20,9 @@ from .inversion import Encoder, prepare_image
 from .svinet import SVINet, baseline_views, encode, gan_view, svinet_inputs
 
 # %% ../nbs/09_pipeline.ipynb #bacea606
-def read_image(image) -> torch.Tensor:
-    "A file path, PIL image, uint8 array or tensor → `(B, C, H, W)` in [-1, 1] (not yet resized)."
+def read_image(image,  # a file path, PIL image, uint8 array or tensor
+              ) -> torch.Tensor:  # (B, C, H, W) in [-1, 1], not yet resized
+    "An image from a file, PIL, an array or a tensor, as a batch in [-1, 1]."
     as_array = lambda im: np.array(im.convert("RGBA" if im.mode in ("RGBA", "LA", "P") else "RGB"
                                               if im.mode != "L" else "L"))
     if isinstance(image, (str, Path)):
@@ -44,8 +45,9 @@ def read_image(image) -> torch.Tensor:
     from warpgan.inversion import as_bchw
     return as_bchw(image)
 
-def camera(yaw: float = 0.0, pitch: float = 0.0) -> torch.Tensor:
-    "The `(1, 25)` label of the orbit camera at `yaw`, `pitch` degrees (0, 0: frontal), as EG3D's FFHQ cameras."
+def camera(yaw: float = 0.0, pitch: float = 0.0,  # degrees; (0, 0): frontal; pitch within ±89
+          ) -> torch.Tensor:  # (1, 25)
+    "The label of the orbit camera at `yaw`, `pitch`, as EG3D's FFHQ cameras."
     for name, v in (("yaw", yaw), ("pitch", pitch)):
         if not isinstance(v, (int, float)) or not math.isfinite(v):
             raise ValueError(f"{name}: expected a finite number of degrees, got {v!r}")
@@ -54,8 +56,10 @@ def camera(yaw: float = 0.0, pitch: float = 0.0) -> torch.Tensor:
     return camera_label(orbit_pose(float(yaw), float(pitch)))
 
 # %% ../nbs/09_pipeline.ipynb #3099e579
-def read_camera(c, image=None) -> torch.Tensor:
-    "A camera label from a label (tensor/list), a `(yaw, pitch)` pair, or a `dataset.json` path (looked up by `image`'s file name)."
+def read_camera(c,  # a label (tensor or list), a (yaw, pitch) pair or a `dataset.json` path
+                image=None,  # with a `dataset.json`: the image's path, looked up by its file name
+               ) -> torch.Tensor:
+    "A camera label from a label, a `(yaw, pitch)` pair in degrees, or EG3D's `dataset.json`."
     if isinstance(c, (str, Path)):
         try:
             labels = read_dataset_json(c)
@@ -77,33 +81,41 @@ def read_camera(c, image=None) -> torch.Tensor:
 # %% ../nbs/09_pipeline.ipynb #d824aae3
 @dataclass
 class Source:
-    "An inverted photo: the photo at the model's size, its camera, the encoder's w+, the GAN's source render and along-ray depth."
+    "An inverted photo: the photo at the model's size, its camera, w+, the GAN's render, depth."
     photo: torch.Tensor       # (B, 3, R, R) in [-1, 1]
     c: torch.Tensor           # (B, 25)
     ws: torch.Tensor          # (B, num_ws, w_dim)
     gan: torch.Tensor         # (B, 3, R, R): the GAN's reconstruction at c
     depth: torch.Tensor       # (B, 1, r, r) along-ray, +inf where the render is transparent
-    seconds: float
+    seconds: float            # the inversion's time
 
 # %% ../nbs/09_pipeline.ipynb #88aaabcf
 class WarpGAN:
     "Generator, encoder and SVINet together: `invert` a photo once, then `novel_view` / `orbit` it."
-    def __init__(self, G: TriPlaneGenerator, E: Encoder, net: SVINet, backend: str = "torch"):
+    def __init__(self, G: TriPlaneGenerator, E: Encoder, net: SVINet,
+                 backend: str = "torch"):  # the warp's backend (`05_warping`)
         self.G, self.E, self.net, self.backend = G.eval(), E.eval(), net.eval(), backend
 
     @classmethod
-    def from_pretrained(cls, name: str = "tiny", device=None, backend: str = "torch") -> "WarpGAN":
-        "The shipped, trained models for config `name` (checksums verified), on `device` (default CPU)."
+    def from_pretrained(cls, name: str = "tiny",
+                        device=None,  # default: the CPU
+                        backend: str = "torch") -> "WarpGAN":
+        "The shipped, trained models for config `name` (checksums verified), on `device`."
         models = (TriPlaneGenerator.from_pretrained(name), Encoder.from_pretrained(name),
                   SVINet.from_pretrained(name))
         return cls(*(m.to(device or "cpu") for m in models), backend=backend)
 
     @property
-    def device(self): return self.G.backbone.mapping.w_avg.device
+    def device(self):
+        "Where the models are."
+        return self.G.backbone.mapping.w_avg.device
 
     @torch.no_grad()
-    def invert(self, image, c=None) -> Source:
-        "Encoder inversion of `image` (tensor, PIL, array or path) seen from camera `c` (label, (yaw, pitch), dataset.json; default frontal)."
+    def invert(self,
+               image,  # a tensor, PIL image, array or path (`read_image`)
+               c=None,  # a label, (yaw, pitch) or dataset.json (`read_camera`); default frontal
+              ) -> Source:
+        "Encoder inversion of `image` seen from camera `c`."
         t0 = time.time()
         c = camera() if c is None else read_camera(c, image)
         photo = prepare_image(read_image(image), self.G.img_resolution).to(self.device)
@@ -114,8 +126,11 @@ class WarpGAN:
 # %% ../nbs/09_pipeline.ipynb #92c8d7eb
 @patch
 @torch.no_grad()
-def novel_view(self: WarpGAN, src: Source, c_new) -> dict:
-    "The view from `c_new` (label or (yaw, pitch)): `image` (WarpGAN), `gan` (encoder-only), warps, masks, hybrids, seconds."
+def novel_view(self: WarpGAN,
+               src: Source,  # what `invert` returned
+               c_new,  # a label or (yaw, pitch)
+              ) -> dict:  # `image` (WarpGAN), `gan` (encoder-only), warps, masks, hybrids, seconds
+    "The view of the inverted photo from camera `c_new`, and every stage on the way."
     t0 = time.time()
     if not isinstance(src, Source):
         raise ValueError(
@@ -130,9 +145,10 @@ def novel_view(self: WarpGAN, src: Source, c_new) -> dict:
             "hybrid_sym": b["hybrid_sym"], "seconds": time.time() - t0}
 
 @patch
-def orbit(self: WarpGAN, src: Source, n_frames: int = 24, yaw: float = 40.0, pitch: float = 10.0,
-          progress: bool = False) -> torch.Tensor:
-    "WarpGAN frames `(n_frames, 3, R, R)` of the first photo along a loop: yaw ±`yaw`°, pitch ±`pitch`°."
+def orbit(self: WarpGAN, src: Source, n_frames: int = 24,
+          yaw: float = 40.0, pitch: float = 10.0,  # degrees: the loop's amplitudes (±)
+          progress: bool = False) -> torch.Tensor:  # (n_frames, 3, R, R)
+    "WarpGAN's frames of the first photo along a loop of yaw and pitch."
     if int(n_frames) != n_frames or n_frames < 1:
         raise ValueError(f"n_frames: expected a positive integer, got {n_frames}")
     from tqdm.auto import tqdm

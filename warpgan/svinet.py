@@ -21,7 +21,7 @@ from .warping import hybrid, render_depth, soften_mask, warp_symmetric, warp_to_
 
 # %% ../nbs/06_svinet.ipynb #1190bf3e
 def _conv(cin: int, cout: int, k: int, w_dim: int = None) -> nn.Module:
-    "A k×k convolution: plain (reflect padding, no bias) or, given `w_dim`, modulated by a w (StyleGAN2's, with bias and lrelu)."
+    "A k×k conv: plain (reflect padding, no bias) or w-modulated (StyleGAN2's: bias, lrelu)."
     if w_dim:
         return SynthesisLayer(cin, cout, w_dim, 1, use_noise=False, kernel_size=k)
     return nn.Conv2d(cin, cout, k, padding=k // 2, padding_mode="reflect", bias=False)
@@ -31,14 +31,18 @@ def _run(conv: nn.Module, x, w):
     return conv(x, w) if isinstance(conv, SynthesisLayer) else conv(x)
 
 class FourierUnit(nn.Module):
-    "1×1 convolution in the frequency domain: every output pixel depends on every input pixel (modulated by w given `w_dim`)."
-    def __init__(self, cin: int, cout: int, w_dim: int = None):
+    "1×1 convolution in the frequency domain: every output pixel sees every input pixel."
+    def __init__(self, cin: int, cout: int,
+                 w_dim: int = None):  # modulate by a w this wide (None: plain, BatchNorm + ReLU)
         super().__init__()
         self.conv = _conv(2 * cin, 2 * cout, 1, w_dim)
         # a modulated conv brings its own bias and lrelu
         self.norm = None if w_dim else nn.BatchNorm2d(2 * cout)
 
-    def forward(self, x, w=None):
+    def forward(self,
+                x,  # (B, cin, H, W)
+                w=None):  # (B, w_dim): the modulating w, given `w_dim`
+        "FFT, a 1×1 conv on (real, imaginary) channels, inverse FFT: `(B, cout, H, W)`."
         H, W = x.shape[-2:]
         f = torch.fft.rfft2(x.float(), norm="ortho")  # (B, C, H, W/2 + 1), complex
         f = _run(self.conv, torch.cat([f.real, f.imag], 1), w)
@@ -48,7 +52,8 @@ class FourierUnit(nn.Module):
 
 class SpectralTransform(nn.Module):
     "LaMa's global branch: 1×1 down-projection, a Fourier unit with a residual, 1×1 up-projection."
-    def __init__(self, cin: int, cout: int, w_dim: int = None):
+    def __init__(self, cin: int, cout: int,
+                 w_dim: int = None):  # modulate every conv by a w of this width (None: plain)
         super().__init__()
         self.reduce = (_conv(cin, cout // 2, 1, w_dim) if w_dim else
                        nn.Sequential(nn.Conv2d(cin, cout // 2, 1, bias=False),
@@ -57,13 +62,17 @@ class SpectralTransform(nn.Module):
         self.expand = _conv(cout // 2, cout, 1, w_dim)
 
     def forward(self, x, w=None):
+        "Down-project `x`, add the Fourier unit's output to it, up-project."
         x = _run(self.reduce, x, w)
         return _run(self.expand, x + self.fourier(x, w), w)
 
 # %% ../nbs/06_svinet.ipynb #eb99f8d2
 class FFC(nn.Module):
-    "Fast Fourier convolution on a (local, global) pair: local→local, global→local, local→global 3×3; global→global spectral."
-    def __init__(self, channels: int, ratio_global: float = 0.75, w_dim: int = None):
+    "Fast Fourier convolution of a (local, global) pair: 3×3 convs, but spectral global→global."
+    def __init__(self,
+                 channels: int,  # local + global channels
+                 ratio_global: float = 0.75,  # the global branch's share of them
+                 w_dim: int = None):  # modulate every conv by a w of this width (None: plain)
         super().__init__()
         self.cg = int(channels * ratio_global); self.cl = channels - self.cg
         self.l2l, self.g2l = _conv(self.cl, self.cl, 3, w_dim), _conv(self.cg, self.cl, 3, w_dim)
@@ -71,19 +80,26 @@ class FFC(nn.Module):
         self.g2g = SpectralTransform(self.cg, self.cg, w_dim)
 
     def forward(self, xl, xg, w=None):
+        "(local, global) → (local→local + global→local, local→global + global→global)."
         return (_run(self.l2l, xl, w) + _run(self.g2l, xg, w),
                 _run(self.l2g, xl, w) + self.g2g(xg, w))
 
 class FFCResBlock(nn.Module):
-    "Two FFC → BatchNorm → ReLU stages with a residual on both branches (LaMa's bottleneck block); every conv modulated given `w_dim`."
-    def __init__(self, channels: int, ratio_global: float = 0.75, w_dim: int = None):
+    "LaMa's bottleneck block: two FFC → BatchNorm → ReLU stages, a residual on both branches."
+    def __init__(self,
+                 channels: int,  # local + global channels
+                 ratio_global: float = 0.75,  # the global branch's share of them
+                 w_dim: int = None):  # modulate every conv by a w of this width (None: plain)
         super().__init__()
         self.ffc = nn.ModuleList(FFC(channels, ratio_global, w_dim) for _ in range(2))
         cl, cg = self.ffc[0].cl, self.ffc[0].cg
         self.norms = nn.ModuleList(nn.ModuleList([nn.BatchNorm2d(cl), nn.BatchNorm2d(cg)])
                                    for _ in range(2))
 
-    def forward(self, x, w=None):
+    def forward(self,
+                x,  # (B, channels, H, W): the local channels first, then the global ones
+                w=None):  # (B, w_dim): the modulating w, given `w_dim`
+        "Both stages on the (local, global) split of `x`, plus `x`: `(B, channels, H, W)`."
         cl = self.ffc[0].cl
         xl, xg = x[:, :cl], x[:, cl:]
         yl, yg = xl, xg
@@ -94,18 +110,24 @@ class FFCResBlock(nn.Module):
 
 # %% ../nbs/06_svinet.ipynb #0f95151c
 def _down(cin, cout):
+    "A stride-2 3×3 convolution (reflect padding) → BatchNorm → ReLU: half the side."
     return nn.Sequential(nn.Conv2d(cin, cout, 3, 2, 1, padding_mode="reflect", bias=False),
                          nn.BatchNorm2d(cout), nn.ReLU())
 
 STYLES = ("inside", "residual")
 FINE_WS = 5                     # the authors' modulation reads the last five w's of the inverted w+
 
+# %% ../nbs/06_svinet.ipynb #70670412
 class SVINet(nn.Module):
-    "Hybrid warp + GAN render + mask (and their mirrored twins) + inverted w+ → the whole novel view `(B, 3, R, R)`, as hybrid + a learned correction."
-    def __init__(self, w_dim: int = 128, resolution: int = 64, channels=(32, 64, 128),
-                 n_blocks: int = 3,
-                 in_channels: int = 7, ratio_global: float = 0.75, style: str = "inside",
-                 visible_mask: bool = False):
+    "Hybrid warp + GAN render + mask, their mirrored twins, inverted w+ → the novel view."
+    def __init__(self, w_dim: int = 128,  # the width of the inverted w+'s latents
+                 resolution: int = 64,  # the image side R
+                 channels=(32, 64, 128),  # encoder widths, then the decoder's in reverse
+                 n_blocks: int = 3,  # FFC residual blocks in the bottleneck
+                 in_channels: int = 7,  # `svinet_input`'s: hybrid, GAN render, hole mask
+                 ratio_global: float = 0.75,  # the global branch's share of the FFC channels
+                 style: str = "inside",  # `STYLES`: modulated FFCs, or a modulated conv after each
+                 visible_mask: bool = False):  # weights trained on the seen (+1) mask, not holes
         super().__init__()
         if style not in STYLES:
             raise ValueError(f"style: expected one of {STYLES}, got {style!r}")
@@ -134,12 +156,11 @@ class SVINet(nn.Module):
         n_dec = sum(b.num_conv + b.num_torgb for b in self.decoder)
         self.num_ws = n_blocks + n_dec if style == "residual" else FINE_WS
         self.resolution, self.in_channels, self.style = resolution, in_channels, style
-        # weights trained on the seen mask (+1 seen), not the hole mask
         self.visible_mask = visible_mask
 
 # %% ../nbs/06_svinet.ipynb #dc5e3454
 def _latents(net: SVINet, ws) -> tuple:
-    "The w of each bottleneck block and the w's of each decoder block, from the inverted w+ `(B, num_ws, w_dim)`."
+    "The w of each bottleneck block and the w's of each decoder block, from the inverted w+."
     sizes = [b.num_conv + b.num_torgb for b in net.decoder]
     if net.style == "residual":  # in order: the bottleneck the first ones, the decoder the rest
         n = len(net.blocks)
@@ -153,8 +174,14 @@ def _latents(net: SVINet, ws) -> tuple:
     return ([ws[:, -FINE_WS]] * len(net.blocks),
             [fine[:, 2 * i: 2 * i + k] for i, k in enumerate(sizes)])
 
+# %% ../nbs/06_svinet.ipynb #9b5c8e00
 @patch
-def forward(self: SVINet, main, mirror, ws, return_features: bool = False):
+def forward(self: SVINet,
+            main,  # (B, in_channels, R, R): `svinet_input` of the hybrid warp
+            mirror,  # (B, in_channels, R, R): the same of the mirror's hybrid warp
+            ws,  # (B, ≥ num_ws, w_dim): the inverted w+
+            return_features: bool = False):  # also return each stage's output, by name
+    "The novel view `(B, 3, R, R)`: the hybrid warp (`main[:, :3]`) plus a learned correction."
     if ws.ndim != 3 or ws.shape[1] < self.num_ws:
         raise ValueError(f"ws: expected (B, ≥{self.num_ws}, w_dim) inverted latents, got "
                          f"{tuple(ws.shape)}")
@@ -183,14 +210,17 @@ def forward(self: SVINet, main, mirror, ws, return_features: bool = False):
     return (img, feats) if return_features else img
 
 # %% ../nbs/06_svinet.ipynb #18d72b1d
-def svinet_input(hybrid_image, gan_image, hole) -> torch.Tensor:
-    "SVINet's 7-channel input: the hybrid warp, the GAN's render of the novel view, the soft hole mask the hybrid was blended with."
+def svinet_input(hybrid_image,  # (B, 3, R, R) in [-1, 1]: the hybrid warp
+                 gan_image,  # (B, 3, R, R) in [-1, 1]: the GAN's render of the novel view
+                 hole,  # (B, 1, R, R) in [0, 1]: the soft hole mask the hybrid was blended with
+                ) -> torch.Tensor:  # (B, 7, R, R), the mask mapped to [-1, 1]
+    "SVINet's 7-channel input: hybrid warp, GAN render, soft hole mask."
     return torch.cat([hybrid_image, gan_image, hole * 2 - 1], 1)
 
 # %% ../nbs/06_svinet.ipynb #d06ee9fe
 class PatchDiscriminator(nn.Module):
-    "pix2pix's n-layer patch discriminator: image → patch logits (and its features); stride 2 for all but the last two layers."
-    def __init__(self, channels=(64, 128, 256)):
+    "pix2pix's n-layer patch discriminator: image → a map of patch logits (and its features)."
+    def __init__(self, channels=(64, 128, 256)):  # widths; stride 2 but for the last two layers
         super().__init__()
         layers = [nn.Sequential(nn.Conv2d(3, channels[0], 4, 2, 1), nn.LeakyReLU(0.2))]
         for i, (a, b) in enumerate(zip(channels, channels[1:])):
@@ -199,7 +229,9 @@ class PatchDiscriminator(nn.Module):
                                         nn.LeakyReLU(0.2)))
         self.layers = nn.ModuleList(layers + [nn.Conv2d(channels[-1], 1, 4, 1, 1)])
 
-    def forward(self, image, return_features: bool = False):
+    def forward(self, image,  # (B, 3, H, W) in [-1, 1]
+                return_features: bool = False):  # also every layer's output but the last's
+        "Patch logits `(B, 1, h, w)` of `image` (and the features feature matching compares)."
         feats, x = [], image
         for layer in self.layers:
             x = layer(x); feats.append(x)
@@ -213,28 +245,42 @@ SVINET_WEIGHTS = {"tiny": ("svinet_tiny.pt",
 # (trained in 08_train_svinet with an earlier recipe: hence its style and mask)
 
 @patch(cls_method=True)
-def from_pretrained(cls: SVINet, name: str = "tiny") -> SVINet:
-    "The shipped SVINet trained for `TriPlaneGenerator.from_pretrained(name)` and `Encoder.from_pretrained(name)`, checksum verified."
+def from_pretrained(cls: SVINet,
+                    name: str = "tiny",  # for `TriPlaneGenerator`, `Encoder.from_pretrained(name)`
+                   ) -> SVINet:
+    "The shipped SVINet trained for config `name`'s generator and encoder, checksum verified."
     return shipped_model(cls, SVINET_WEIGHTS, name)
 
 # %% ../nbs/06_svinet.ipynb #1f076219
 @torch.no_grad()
-def gan_view(G: TriPlaneGenerator, ws, c) -> torch.Tensor:
-    "The GAN's render of latents `ws` at cameras `c` as an image in [-1, 1] (its super-resolution can overshoot)."
+def gan_view(G: TriPlaneGenerator,
+             ws,  # (B, num_ws, w_dim) latents
+             c,  # (B, 25) camera labels
+            ) -> torch.Tensor:  # (B, 3, R, R), clamped: the super-resolution can overshoot [-1, 1]
+    "The GAN's render of latents `ws` at cameras `c` as an image in [-1, 1]."
     return G.synthesis(ws, c, noise_mode="const")["image"].clamp(-1, 1)
 
 @torch.no_grad()
-def encode(G: TriPlaneGenerator, E: Encoder, image, c) -> tuple:
-    "Encoder inversion: w+, the render at `c`, and its depth (+inf where the render is transparent)."
+def encode(G: TriPlaneGenerator, E: Encoder,
+           image,  # (B, 3, R, R) photos in [-1, 1]
+           c,  # (B, 25) their camera labels
+          ) -> tuple:  # w+, render in [-1, 1], along-ray depth (+inf where transparent)
+    "Encoder inversion: the w+, its render at `c` and that render's depth."
     ws = G.backbone.mapping.w_avg + E(image)
     out = G.synthesis(ws, c, noise_mode="const")
     return ws, out["image"].clamp(-1, 1), render_depth(out)
 
 # %% ../nbs/06_svinet.ipynb #7bb41c14
 @torch.no_grad()
-def svinet_inputs(image, depth, c_src, c_dst, gan, backend: str = "torch",
-                  symmetric: bool = True) -> dict:
-    "What SVINet sees of views `c_dst`: warp and mirror warp of `image` (by along-ray `depth` at `c_src`), masks, hybrids, the 7-channel inputs."
+def svinet_inputs(image,  # (B, 3, R, R) the photo in [-1, 1]
+                  depth,  # its along-ray depth at `c_src` (+inf: nothing there)
+                  c_src,  # (B, 25) the photo's cameras
+                  c_dst,  # (B, 25) the target cameras
+                  gan,  # (B, 3, R, R) the GAN's render at `c_dst`
+                  backend: str = "torch",  # the warp's backend (`05_warping`)
+                  symmetric: bool = True,  # False: the mirror input is the GAN render, all hole
+                 ) -> dict:  # warps, masks, holes, hybrids; `main`, `mirror`: SVINet's inputs
+    "What SVINet sees of views `c_dst`: the warp and mirror warp of `image`, blended with `gan`."
     warp = warp_to_view(image, depth, c_src, c_dst, backend=backend)
     # the mirrored camera may face far from c_dst: it then sees little, by design
     with warnings.catch_warnings():
@@ -252,8 +298,9 @@ def svinet_inputs(image, depth, c_src, c_dst, gan, backend: str = "torch",
             "main": svinet_input(hyb, gan, hole), "mirror": mirror}
 
 # %% ../nbs/06_svinet.ipynb #9cfaa994
-def baseline_views(x: dict) -> dict:
-    "The non-learned novel views in `svinet_inputs`'s dict: encoder-only, raw warp, hybrid, hybrid + mirror."
+def baseline_views(x: dict,  # `svinet_inputs`'s dict
+                  ) -> dict:  # `encoder`, `warp`, `hybrid`, `hybrid_sym`
+    "The non-learned novel views: encoder-only, the raw warp, the hybrid, hybrid + mirror."
     # x["hybrid_sym"]: the mirror warp over the GAN
     return {"encoder": x["gan"], "warp": x["warped"], "hybrid": x["hybrid"],
             "hybrid_sym": hybrid({"image": x["warped"], "mask": x["mask"]}, x["hybrid_sym"])}

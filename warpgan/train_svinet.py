@@ -24,9 +24,13 @@ from .svinet import PatchDiscriminator, SVINet, encode, gan_view, svinet_inputs
 from .warping import face_yaw, render_depth, resize_depth
 
 # %% ../nbs/08_train_svinet.ipynb #da4290f3
-def novel_cameras(c_src, rng: torch.Generator, max_yaw: float = 65.0, max_pitch: float = 15.0,
-                  max_turn: float = 80.0) -> torch.Tensor:
-    "Target labels: yaw uniform in ±`max_yaw`° and within `max_turn`° of each source's yaw, pitch uniform in ±`max_pitch`°."
+def novel_cameras(c_src,  # (B, 25) source camera labels
+                  rng: torch.Generator,
+                  max_yaw: float = 65.0,  # degrees: yaw uniform in ±max_yaw …
+                  max_pitch: float = 15.0,  # degrees: pitch uniform in ±max_pitch
+                  max_turn: float = 80.0,  # degrees: … and within max_turn of the source's yaw
+                 ) -> torch.Tensor:  # (B, 25) target labels
+    "Random target cameras, one per source: uniform yaw and pitch, a bounded turn."
     yaw_src = face_yaw(c_src)
     lo, hi = (yaw_src - max_turn).clamp_min(-max_yaw), (yaw_src + max_turn).clamp_max(max_yaw)
     u = torch.rand(len(c_src), 2, generator=rng).to(c_src.device)
@@ -35,8 +39,10 @@ def novel_cameras(c_src, rng: torch.Generator, max_yaw: float = 65.0, max_pitch:
 SYNTHETIC_PSI = 0.7  # the authors' truncation for synthetic pairs (scripts/gen_synthimg.py)
 
 @torch.no_grad()
-def synthetic_renders(G, E, c_src, rng) -> dict:
-    "One w per source camera (frontal conditioning, ψ 0.7): the 'photo' at `c_src`, its truth at a random target, the photo's inversion and its render there."
+def synthetic_renders(G, E, c_src,  # (B, 25): one w per source camera
+                      rng,
+                     ) -> dict:  # `photo`, `target`, `ws`, `depth`, `gan`, `c_src`, `c_dst`
+    "A GAN 'photo' (frontal conditioning, ψ 0.7), its truth at a target, its inversion's render."
     B = len(c_src)
     c_dst = novel_cameras(c_src, rng)
     frontal = camera_label(orbit_pose(0.0, 0.0)).to(c_src.device).expand(B, -1)
@@ -49,15 +55,22 @@ def synthetic_renders(G, E, c_src, rng) -> dict:
     return {"photo": truth[:B], "target": truth[B:], "ws": ws, "depth": depth, "gan": gan,
             "c_src": c_src, "c_dst": c_dst}
 
-def synthetic_batch(r: dict, symmetric: bool = True, backend: str = "torch") -> dict:
-    "A synthetic pair's SVINet inputs: the photo warped by its inverted depth to the target view; the GAN's target render is the truth."
+def synthetic_batch(r: dict,  # `synthetic_renders`'s
+                    symmetric: bool = True,  # False: the mirror branch sees nothing
+                    backend: str = "torch",
+                   ) -> dict:  # `svinet_inputs`' and `ws`, `target`, `source`
+    "A synthetic pair's SVINet inputs: the photo warped by its inverted depth to the target."
     x = svinet_inputs(r["photo"], r["depth"], r["c_src"], r["c_dst"], r["gan"], backend, symmetric)
     return {**x, "ws": r["ws"], "target": r["target"], "source": r["photo"]}
 
 # %% ../nbs/08_train_svinet.ipynb #0f41475b
 @torch.no_grad()
-def reverse_renders(G, E, image, c_src, rng) -> dict:
-    "For world images: the encoder inversion, its render and depth at the source view, its render and depth at a random novel view."
+def reverse_renders(G, E,
+                    image,  # (B, 3, R, R) world images in [-1, 1]
+                    c_src,  # (B, 25) their cameras
+                    rng,
+                   ) -> dict:  # `ws`, `gan`, `depth` at `c_src`; `gan_nov`, `depth_nov` at `c_nov`
+    "World images' inversions: render and depth at the source view and at a random novel view."
     c_nov = novel_cameras(c_src, rng)
     ws, gan, depth = encode(G, E, image, c_src)
     out = G.synthesis(ws, c_nov, noise_mode="const")
@@ -65,8 +78,11 @@ def reverse_renders(G, E, image, c_src, rng) -> dict:
             "gan_nov": out["image"].clamp(-1, 1),
             "depth_nov": render_depth(out), "c_src": c_src, "c_nov": c_nov}
 
-def reverse_batch(r: dict, symmetric: bool = True, backend: str = "torch") -> dict:
-    "The image's own novel view (no truth), and reverse warping: that view back by the GAN's novel depth, the image itself the truth."
+def reverse_batch(r: dict,  # `reverse_renders`'s (and the `image`)
+                  symmetric: bool = True,  # False: the mirror branch sees nothing
+                  backend: str = "torch",
+                 ) -> dict:  # the inputs back at the source (truth: the image), `novel_*`
+    "Reverse warping: the image's novel view (no truth), warped back by the GAN's novel depth."
     image = r["image"]
     nov = svinet_inputs(image, r["depth"], r["c_src"], r["c_nov"], r["gan_nov"], backend, symmetric)
     depth_nov = resize_depth(r["depth_nov"], image.shape[-1])
@@ -81,9 +97,13 @@ def reverse_batch(r: dict, symmetric: bool = True, backend: str = "torch") -> di
 # %% ../nbs/08_train_svinet.ipynb #90c0c885
 POOL_FORMAT = 2  # 2: frontal-conditioned ψ 0.7 synthetic pairs; each world image's novel render
 
-def render_pool(G, E, data: dict, n_synthetic: int, seed: int = 0, path=None, chunk: int = 32,
-                progress: bool = True) -> dict:
-    "Every GAN render SVINet's training needs, made once (G and E are frozen): `n_synthetic` pairs and each world image's reverse-warp renders."
+def render_pool(G, E, data: dict,  # frozen G and E; the world images and labels
+                n_synthetic: int,  # synthetic pairs to render
+                seed: int = 0, path=None,  # path: the pool's file, saved after each chunk, resumed
+                chunk: int = 32,  # pairs or images rendered at once
+                progress: bool = True,
+               ) -> dict:  # `synthetic`, `real`: renders (float16 but cameras) on the CPU
+    "Every GAN render SVINet's training needs, made once: synthetic pairs, reverse-warp renders."
     device = next(G.parameters()).device  # rendered where G lives, checkpointed on the CPU
     path = Path(path) if path else None
     meta = [n_synthetic, seed, len(data["c"]), POOL_FORMAT]
@@ -120,12 +140,12 @@ def render_pool(G, E, data: dict, n_synthetic: int, seed: int = 0, path=None, ch
 # %% ../nbs/08_train_svinet.ipynb #fd4fd6a1
 @dataclass
 class SVINetConfig:
-    "Hyper-parameters of one SVINet run: the authors' loss weights (`configs/train_inpainting.yaml`) and the ablation switches."
+    "Hyper-parameters of one SVINet run: the authors' loss weights and the ablation switches."
     steps: int = 3000
     batch: int = 8
     lr: float = 1e-3
     lr_d: float = 1e-4
-    w_l1: float = 10.0
+    w_l1: float = 10.0  # the loss weights: the authors' (`configs/train_inpainting.yaml`) …
     w_perceptual: float = 3.0  # the authors' 30 weighs LaMa's ResNet loss, not ours (see The loop)
     w_adv: float = 10.0
     w_fm: float = 100.0
@@ -137,8 +157,11 @@ class SVINetConfig:
     seed: int = 0
 
 # %% ../nbs/08_train_svinet.ipynb #209efe9d
-def make_batch(pool, data, step: int, cfg, rng, G=None, E=None) -> dict:
-    "Batch `step`: synthetic pairs on even steps, reverse-warped data images on odd ones (synthetic only when `cfg.real` is off); from the render pool, or rendered now by `G` and `E` when `pool` is None (full scale)."
+def make_batch(pool,  # `render_pool`'s renders; None: rendered now by `G`, `E` (full scale)
+               data,  # the world images and labels
+               step: int,  # even: synthetic pairs; odd: reverse-warped data images (`cfg.real`)
+               cfg, rng, G=None, E=None) -> dict:
+    "Training batch `step`: synthetic pairs or reverse-warped data images, `kind` saying which."
     device = next(G.parameters()).device if G is not None else torch.device("cpu")
     # renders as images
     image = lambda k, v: v.clamp(-1, 1) if k in ("photo", "target", "gan", "gan_nov") else v
@@ -160,12 +183,12 @@ def make_batch(pool, data, step: int, cfg, rng, G=None, E=None) -> dict:
     return {**synthetic_batch(r, cfg.symmetric), "kind": "synthetic"}
 
 def svinet_style(ws, G, cfg: SVINetConfig):
-    "The latents SVINet is modulated by: the inverted w+, or w_avg for every image when style is ablated."
+    "SVINet's modulating latents: the inverted w+, or w_avg for all when style is ablated."
     return ws if cfg.style else G.backbone.mapping.w_avg.expand_as(ws)
 
 # %% ../nbs/08_train_svinet.ipynb #bc0d81ab
 def _svinet_losses(net, D, E, G, b, cfg):
-    "SVINet's predictions for batch `b` (and a real image's own novel view) and the weighted generator-side loss terms."
+    "SVINet's predictions for `b` (and a real image's novel view), the weighted loss, its terms."
     style = svinet_style(b["ws"], G, cfg)
     main, mirror, n = b["main"], b["mirror"], len(style)
     # the photo's own novel view too, in the same pass (one forward per backward: DDP)
@@ -187,7 +210,7 @@ def _svinet_losses(net, D, E, G, b, cfg):
     return pred, novel, sum(weights[k] * v for k, v in parts.items()), parts
 
 def _d_loss(D_, b, pred, novel, cfg):
-    "The discriminator's loss: the truth real, every prediction fake (a real image's novel view too), R1 at the truth."
+    "D's loss: the truth real, every prediction (a novel view too) fake, R1 at the truth."
     real = b["target"].detach().requires_grad_(True)
     fakes = (pred if novel is None else torch.cat([pred, novel])).detach()
     # one D pass (one DDP reduction)
@@ -196,7 +219,7 @@ def _d_loss(D_, b, pred, novel, cfg):
 
 # %% ../nbs/08_train_svinet.ipynb #e39d25cb
 def _resume_svinet(checkpoint, cfg: SVINetConfig, parts: dict) -> dict:
-    "Load `parts` (networks, optimisers) from `checkpoint` if it exists; the run's state (a new one if not)."
+    "Load `parts` (networks, optimisers) from `checkpoint` if there is one: the run's state."
     if not (checkpoint and checkpoint.exists()):
         return {"step": 0, "log": [], "seconds": 0.0}
     s = torch.load(checkpoint, map_location="cpu", weights_only=False)
@@ -208,30 +231,68 @@ def _resume_svinet(checkpoint, cfg: SVINetConfig, parts: dict) -> dict:
     return s["state"]
 
 # %% ../nbs/08_train_svinet.ipynb #34905142
-def train_svinet(G: TriPlaneGenerator, E: Encoder, data: dict, pool: dict,
-                 cfg: SVINetConfig = SVINetConfig(), checkpoint=None,
-                 every_s: float = 300.0, keep: tuple = (), log_every: int = 10,
-                 progress: bool = True, architecture: dict = None,
-                 discriminator: tuple = None):
-    "Train SVINet (and its patch discriminator) on alternating synthetic / reverse-warp batches (`pool=None`: rendered live); resumable; DDP under `torchrun`."
-    rank, world = distributed_rank()
-    device = next(G.parameters()).device                             # trains where G lives
+def _svinet_parts(G, cfg: SVINetConfig, architecture: dict, discriminator: tuple,
+                  device) -> dict:
+    "What a checkpoint holds: a fresh SVINet (seeded), its discriminator, their optimisers."
     torch.manual_seed(cfg.seed)
     net = SVINet(**(architecture or dict(w_dim=G.w_dim, resolution=G.img_resolution))).to(device)
     D = (PatchDiscriminator(discriminator) if discriminator else PatchDiscriminator()).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=(0.9, 0.999))
+    return {"net": net, "D": D, "opt": opt, "opt_d": opt_d}
+
+# %% ../nbs/08_train_svinet.ipynb #43981811
+def _save_svinet(path, parts: dict, state: dict, cfg: SVINetConfig, full: bool = True):
+    "Write the resumable checkpoint (`full`) or a snapshot of SVINet's weights."
+    body = ({**{k: m.state_dict() for k, m in parts.items()}, "state": state,
+             "cfg": asdict(cfg)} if full
+            else {"net": parts["net"].state_dict(), "step": state["step"]})
+    atomic_save(body, path)
+
+def _svinet_step(parts: dict, net_, D_, G, E, pool, data, cfg: SVINetConfig, state: dict,
+                 rank: int, rng, log_every: int) -> tuple:
+    "Step `state['step']`: its batch, SVINet's update, then D's; counted, logged: (kind, terms)."
+    D, opt, opt_d = parts["D"], parts["opt"], parts["opt_d"]
+    # batch = f(seed, rank, step): resumable
+    rng.manual_seed(step_seed(cfg.seed, rank, state["step"]))
+    b = make_batch(pool, data, state["step"], cfg, rng, G, E)
+    D.requires_grad_(False)  # the G step reads D; only the D step updates it
+    pred, novel, loss, terms = _svinet_losses(net_, D, E, G, b, cfg)
+    opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
+    D.requires_grad_(True)
+    loss_d = _d_loss(D_, b, pred, novel, cfg)
+    opt_d.zero_grad(set_to_none=True); loss_d.backward(); opt_d.step()
+    if not torch.isfinite(loss + loss_d):
+        raise FloatingPointError(f"SVINet training diverged at step {state['step']}: "
+                                 f"{terms}")
+    state["step"] += 1
+    if state["step"] % log_every in (0, 1):
+        state["log"].append({"step": state["step"], "kind": b["kind"], "d": loss_d.item(),
+                             **{k: v.item() for k, v in terms.items()}})
+    return b["kind"], terms
+
+# %% ../nbs/08_train_svinet.ipynb #cc143aef
+def train_svinet(G: TriPlaneGenerator, E: Encoder,  # frozen: the generator and its encoder
+                 data: dict,  # the world images and labels (`render_dataset`, `DatasetFolder`)
+                 pool: dict,  # `render_pool`'s renders; None: every batch rendered now
+                 cfg: SVINetConfig = SVINetConfig(), checkpoint=None,  # resumable; by rank 0
+                 every_s: float = 300.0,  # seconds between checkpoints
+                 keep: tuple = (),  # steps whose weights are also kept, as `{stem}_{step}.pt`
+                 log_every: int = 10, progress: bool = True,
+                 architecture: dict = None,  # SVINet's arguments (default: G's w_dim, resolution)
+                 discriminator: tuple = None,  # `PatchDiscriminator`'s widths (default its own)
+                ) -> tuple:  # the trained SVINet (eval mode, frozen), the log
+    "Train SVINet and its patch discriminator (DDP under `torchrun`) on both kinds of batch."
+    rank, world = distributed_rank()
+    device = next(G.parameters()).device                             # trains where G lives
     checkpoint = Path(checkpoint) if checkpoint else None
-    checkpointed = {"net": net, "D": D, "opt": opt, "opt_d": opt_d}  # what a checkpoint holds
-    state = _resume_svinet(checkpoint, cfg, checkpointed)
+    parts = _svinet_parts(G, cfg, architecture, discriminator, device)
+    net, D = parts["net"], parts["D"]
+    state = _resume_svinet(checkpoint, cfg, parts)
     # every rank its own batches
     net_, D_ = data_parallel(net, device, world), data_parallel(D, device, world)
     def save(path=checkpoint, full=True):
-        if rank: return
-        body = ({**{k: m.state_dict() for k, m in checkpointed.items()}, "state": state,
-                 "cfg": asdict(cfg)} if full
-                else {"net": net.state_dict(), "step": state["step"]})
-        atomic_save(body, path)
+        if not rank: _save_svinet(path, parts, state, cfg, full)
     last, t0 = time.time(), time.time() - state["seconds"]
     bar = tqdm(total=cfg.steps, initial=min(state["step"], cfg.steps), desc="training SVINet",
                disable=not progress or rank > 0)
@@ -239,24 +300,10 @@ def train_svinet(G: TriPlaneGenerator, E: Encoder, data: dict, pool: dict,
     net.train(); D.train()
     with frozen(G), frozen(E):
         while state["step"] < cfg.steps:
-            # batch = f(seed, rank, step): resumable
-            rng.manual_seed(step_seed(cfg.seed, rank, state["step"]))
-            b = make_batch(pool, data, state["step"], cfg, rng, G, E)
-            D.requires_grad_(False)  # the G step reads D; only the D step updates it
-            pred, novel, loss, parts = _svinet_losses(net_, D, E, G, b, cfg)
-            opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
-            D.requires_grad_(True)
-            loss_d = _d_loss(D_, b, pred, novel, cfg)
-            opt_d.zero_grad(set_to_none=True); loss_d.backward(); opt_d.step()
-            if not torch.isfinite(loss + loss_d):
-                raise FloatingPointError(f"SVINet training diverged at step {state['step']}: "
-                                         f"{parts}")
-            state["step"] += 1
+            kind, terms = _svinet_step(parts, net_, D_, G, E, pool, data, cfg, state, rank, rng,
+                                       log_every)
             state["seconds"] = time.time() - t0
-            if state["step"] % log_every in (0, 1):
-                state["log"].append({"step": state["step"], "kind": b["kind"], "d": loss_d.item(),
-                                     **{k: v.item() for k, v in parts.items()}})
-            bar.update(1); bar.set_postfix(l1=f"{parts['l1'].item():.3f}", kind=b["kind"])
+            bar.update(1); bar.set_postfix(l1=f"{terms['l1'].item():.3f}", kind=kind)
             if checkpoint and state["step"] in keep:
                 save(checkpoint.with_name(f"{checkpoint.stem}_{state['step']}.pt"), full=False)
             if checkpoint and time.time() - last > every_s:
