@@ -23,8 +23,13 @@ RADIUS = 2.7                  # EG3D's FFHQ camera distance from the world origi
 PIVOT = (0.0, 0.0, 0.2)       # the point the cameras look at
 
 # %% ../nbs/00_camera.ipynb #d80bf9b2
-def as_tensor(x, name: str, dtype=torch.float32, device=None) -> torch.Tensor:
-    "`x` as a float tensor (keeping its device unless `device` is given); `name` is used in errors."
+def as_tensor(
+    x,  # numbers: a tensor, an array, a list, a float
+    name: str,  # the argument's name, for the error message
+    dtype=torch.float32,
+    device=None,  # None: keep `x`'s device
+) -> torch.Tensor:
+    "`x` as a float tensor, or a `ValueError` that names the argument."
     try:
         t = torch.as_tensor(x, dtype=dtype, device=device)
     except (TypeError, ValueError, RuntimeError) as e:
@@ -38,8 +43,13 @@ def check_finite(x: torch.Tensor, name: str):
         raise ValueError(f"{name}: expected finite values, found {int((~torch.isfinite(x)).sum())} "
                          "NaN/inf")
 
-def check_cam2world(cam2world, name: str = "cam2world", atol: float = 2e-3) -> torch.Tensor:
-    "Validate a `(B, 4, 4)` rigid camera-to-world transform and return it as a float tensor."
+# %% ../nbs/00_camera.ipynb #a5e95c39
+def check_cam2world(
+    cam2world,  # `(B, 4, 4)` rigid camera-to-world transforms
+    name: str = "cam2world",  # the argument's name, for errors
+    atol: float = 2e-3,  # tolerance of the rotation and last-row checks
+) -> torch.Tensor:  # `(B, 4, 4)` float
+    "Validate rigid camera-to-world transforms and return them as a float tensor."
     m = as_tensor(cam2world, name)
     if m.ndim != 3 or m.shape[1:] != (4, 4):
         raise ValueError(f"{name}: expected a (B, 4, 4) camera-to-world tensor, got shape "
@@ -56,8 +66,11 @@ def check_cam2world(cam2world, name: str = "cam2world", atol: float = 2e-3) -> t
                          f"(orthonormal, det +1); max |R^T R - I| = {ortho_err:.3g}")
     return m
 
-def check_intrinsics(intrinsics, name: str = "intrinsics") -> torch.Tensor:
-    "Validate normalised intrinsics, `(3, 3)` or `(B, 3, 3)`, and return them as `(B, 3, 3)`."
+def check_intrinsics(
+    intrinsics,  # normalised intrinsics, `(3, 3)` or `(B, 3, 3)`
+    name: str = "intrinsics",  # the argument's name, for errors
+) -> torch.Tensor:  # `(B, 3, 3)`
+    "Validate normalised intrinsics and return them batched."
     k = as_tensor(intrinsics, name)
     if k.ndim == 2: k = k[None]
     if k.ndim != 3 or k.shape[1:] != (3, 3):
@@ -69,8 +82,11 @@ def check_intrinsics(intrinsics, name: str = "intrinsics") -> torch.Tensor:
     return k
 
 # %% ../nbs/00_camera.ipynb #6c4e7b40
-def lookat_matrix(origin: torch.Tensor, target) -> torch.Tensor:
-    "Camera-to-world `(B, 4, 4)` for cameras at `origin` `(B, 3)` looking at `target`, y up, OpenCV axes."
+def lookat_matrix(
+    origin: torch.Tensor,  # `(B, 3)` camera centres
+    target,  # the point they look at, `(3,)` or `(B, 3)`
+) -> torch.Tensor:  # `(B, 4, 4)` camera-to-world
+    "Look-at cameras, y up, OpenCV axes (x right, y down, z forward)."
     target = torch.as_tensor(target, dtype=origin.dtype, device=origin.device).expand_as(origin)
     forward = F.normalize(target - origin, dim=-1)
     up = torch.tensor([0.0, 1.0, 0.0], dtype=origin.dtype, device=origin.device).expand_as(forward)
@@ -81,8 +97,13 @@ def lookat_matrix(origin: torch.Tensor, target) -> torch.Tensor:
     m[:, :3, 3] = origin
     return m
 
-def lookat_pose(horizontal, vertical, lookat=PIVOT, radius: float = RADIUS) -> torch.Tensor:
-    "EG3D's `LookAtPoseSampler.sample` without noise: `(B, 4, 4)` cam2world (arccos mapping of `vertical` kept)."
+def lookat_pose(
+    horizontal,  # θ, radians about the y axis (π/2: frontal)
+    vertical,  # v, radians, mapped through EG3D's arccos (π/2: level)
+    lookat=PIVOT,  # the point looked at
+    radius: float = RADIUS,  # distance of the camera from the origin
+) -> torch.Tensor:  # `(B, 4, 4)` cam2world
+    "EG3D's `LookAtPoseSampler.sample` without noise (its arccos mapping of `vertical` kept)."
     h = as_tensor(horizontal, "horizontal").reshape(-1)
     v = as_tensor(vertical, "vertical", device=h.device).reshape(-1)
     h, v = torch.broadcast_tensors(h, v)
@@ -94,8 +115,14 @@ def lookat_pose(horizontal, vertical, lookat=PIVOT, radius: float = RADIUS) -> t
                                    torch.sin(phi) * torch.sin(math.pi - h)), dim=-1)
     return lookat_matrix(origin, lookat)
 
-def orbit_pose(yaw_deg=0.0, pitch_deg=0.0, lookat=PIVOT, radius: float = RADIUS) -> torch.Tensor:
-    "Camera at `yaw_deg` (+: toward +x, the head's left) and true elevation `pitch_deg` (+: above); `(B, 4, 4)`."
+# %% ../nbs/00_camera.ipynb #dbc22a9e
+def orbit_pose(
+    yaw_deg=0.0,  # degrees; +: toward +x, the head's left
+    pitch_deg=0.0,  # true elevation, degrees; +: above
+    lookat=PIVOT,  # the point looked at
+    radius: float = RADIUS,  # distance of the camera from the origin
+) -> torch.Tensor:  # `(B, 4, 4)` cam2world
+    "Cameras on an orbit by yaw and true elevation."
     yaw = torch.deg2rad(as_tensor(yaw_deg, "yaw_deg").reshape(-1))
     pitch = torch.deg2rad(as_tensor(pitch_deg, "pitch_deg", device=yaw.device).reshape(-1))
     check_finite(yaw, "yaw_deg"); check_finite(pitch, "pitch_deg")
@@ -104,16 +131,22 @@ def orbit_pose(yaw_deg=0.0, pitch_deg=0.0, lookat=PIVOT, radius: float = RADIUS)
     return lookat_pose(math.pi / 2 + yaw, vertical, lookat, radius)
 
 # %% ../nbs/00_camera.ipynb #aa5eca16
-def fov_to_intrinsics(fov_deg: float = FOV_DEG, device=None) -> torch.Tensor:
-    "EG3D's normalised `(3, 3)` intrinsics for a field of view in degrees (its 3.14159 and 1.414 kept)."
+def fov_to_intrinsics(
+    fov_deg: float = FOV_DEG,  # field of view, degrees, in (0, 180)
+    device=None,
+) -> torch.Tensor:  # `(3, 3)`, normalised (image size 1)
+    "EG3D's intrinsics for a field of view (its 3.14159 and 1.414 kept)."
     if not (0 < float(fov_deg) < 180):
         raise ValueError(f"fov_deg: expected a field of view in (0, 180) degrees, got {fov_deg}")
     focal = 1.0 / (math.tan(fov_deg * 3.14159 / 360) * 1.414)
     return torch.tensor([[focal, 0.0, 0.5], [0.0, focal, 0.5], [0.0, 0.0, 1.0]], device=device)
 
 # %% ../nbs/00_camera.ipynb #1327646f
-def camera_label(cam2world, intrinsics=None) -> torch.Tensor:
-    "EG3D's `(B, 25)` label: flattened cam2world `(B, 4, 4)` then intrinsics (`(3, 3)` or `(B, 3, 3)`)."
+def camera_label(
+    cam2world,  # `(B, 4, 4)`
+    intrinsics=None,  # `(3, 3)` or `(B, 3, 3)`; None: `fov_to_intrinsics()`
+) -> torch.Tensor:  # `(B, 25)`
+    "EG3D's label: flattened cam2world, then flattened intrinsics."
     m = check_cam2world(cam2world)
     k = check_intrinsics(fov_to_intrinsics() if intrinsics is None else intrinsics).to(m.device)
     if len(k) not in (1, len(m)):
@@ -121,8 +154,11 @@ def camera_label(cam2world, intrinsics=None) -> torch.Tensor:
                          f"{len(k)}")
     return torch.cat((m.reshape(len(m), 16), k.expand(len(m), 3, 3).reshape(len(m), 9)), dim=1)
 
-def split_label(c, name: str = "c") -> tuple:
-    "Inverse of `camera_label`: a `(B, 25)` label → (cam2world `(B, 4, 4)`, intrinsics `(B, 3, 3)`), validated (errors name `name`)."
+def split_label(
+    c,  # `(B, 25)` or `(25,)` labels
+    name: str = "c",  # the argument's name, for errors
+) -> tuple:  # (cam2world `(B, 4, 4)`, intrinsics `(B, 3, 3)`)
+    "Inverse of `camera_label`, validated."
     c = as_tensor(c, name)
     if c.ndim == 1 and c.shape[0] == 25: c = c[None]
     if c.ndim != 2 or c.shape[1] != 25:
@@ -131,8 +167,12 @@ def split_label(c, name: str = "c") -> tuple:
     return check_cam2world(c[:, :16].reshape(-1, 4, 4), f"{name} (cam2world part)"), \
            check_intrinsics(c[:, 16:].reshape(-1, 3, 3), f"{name} (intrinsics part)")
 
-def prepare_label(c, batch: int, name: str = "c") -> torch.Tensor:
-    "Camera labels `(batch, 25)` for a batch of images: a single label is broadcast; wrong shapes and non-rigid poses are refused."
+def prepare_label(
+    c,  # `(batch, 25)` labels, or one `(25,)` or `(1, 25)` label for all
+    batch: int,  # the number of images
+    name: str = "c",  # the argument's name, for errors
+) -> torch.Tensor:  # `(batch, 25)`
+    "Camera labels for a batch of images; wrong shapes and non-rigid poses are refused."
     c = as_tensor(c, name)
     c = c[None] if c.ndim == 1 else c
     split_label(c, name)
@@ -144,8 +184,10 @@ def prepare_label(c, batch: int, name: str = "c") -> torch.Tensor:
     return c
 
 # %% ../nbs/00_camera.ipynb #d12c34dc
-def read_dataset_json(path) -> dict:
-    "Read an EG3D `dataset.json` (a path, or a `zipfile.Path` inside a data set's zip) into {file name: `(25,)` label}; a malformed file raises `ValueError`."
+def read_dataset_json(
+    path,  # a path, or a `zipfile.Path` inside a data set's zip
+) -> dict:  # {file name: `(25,)` label}
+    "Read an EG3D `dataset.json`; a malformed file raises `ValueError`."
     path = path if isinstance(path, zipfile.Path) else Path(path)
     try:
         data = json.loads(path.read_text())
@@ -169,16 +211,22 @@ def read_dataset_json(path) -> dict:
     return out
 
 # %% ../nbs/00_camera.ipynb #b6b60087
-def pixel_centres(resolution: int, device=None) -> torch.Tensor:
-    "Normalised pixel centres `(R*R, 2)` as (u, v) = ((j+0.5)/R, (i+0.5)/R), row-major, as EG3D's ray sampler."
+def pixel_centres(
+    resolution: int,  # R
+    device=None,
+) -> torch.Tensor:  # `(R*R, 2)`: (u, v) = ((j+0.5)/R, (i+0.5)/R), row-major
+    "Normalised pixel centres, as EG3D's ray sampler places them."
     if int(resolution) != resolution or resolution < 1:
         raise ValueError(f"resolution: expected a positive integer, got {resolution}")
     t = (torch.arange(int(resolution), dtype=torch.float32, device=device) + 0.5) / resolution
     i, j = torch.meshgrid(t, t, indexing="ij")
     return torch.stack((j, i), dim=-1).reshape(-1, 2)
 
-def lift(uv: torch.Tensor, intrinsics: torch.Tensor) -> torch.Tensor:
-    "Normalised image points `(B, N, 2)` → camera-space points at z = 1, `(B, N, 3)` (EG3D's skewed pinhole)."
+def lift(
+    uv: torch.Tensor,  # `(B, N, 2)` normalised image points
+    intrinsics: torch.Tensor,  # `(B, 3, 3)`
+) -> torch.Tensor:  # `(B, N, 3)` camera-space points at z = 1
+    "Image points to camera space, through EG3D's skewed pinhole."
     fx, fy = intrinsics[:, 0, 0, None], intrinsics[:, 1, 1, None]
     cx, cy, sk = intrinsics[:, 0, 2, None], intrinsics[:, 1, 2, None], intrinsics[:, 0, 1, None]
     u, v = uv[..., 0], uv[..., 1]
@@ -186,8 +234,12 @@ def lift(uv: torch.Tensor, intrinsics: torch.Tensor) -> torch.Tensor:
     y = (v - cy) / fy
     return torch.stack((x, y, torch.ones_like(x)), dim=-1)
 
-def camera_rays(cam2world, intrinsics, resolution: int) -> tuple:
-    "EG3D's rays: origins and unit directions `(B, R*R, 3)` through the pixel centres, row-major."
+def camera_rays(
+    cam2world,  # `(B, 4, 4)`
+    intrinsics,  # `(3, 3)` or `(B, 3, 3)`
+    resolution: int,  # R
+) -> tuple:  # origins, unit directions: `(B, R*R, 3)` each, row-major
+    "EG3D's rays through the pixel centres."
     m = check_cam2world(cam2world)
     k = check_intrinsics(intrinsics).to(m.device).expand(len(m), 3, 3)
     uv = pixel_centres(resolution, m.device).expand(len(m), -1, -1)
@@ -195,8 +247,12 @@ def camera_rays(cam2world, intrinsics, resolution: int) -> tuple:
     return m[:, None, :3, 3].expand_as(dirs), dirs
 
 # %% ../nbs/00_camera.ipynb #af18468a
-def unproject(depth, cam2world, intrinsics) -> torch.Tensor:
-    "Lift an along-ray depth map `(B, 1, R, R)` to world points `(B, R*R, 3)`, row-major (inf depth → inf points)."
+def unproject(
+    depth,  # `(B, 1, R, R)` along-ray depth
+    cam2world,  # `(B, 4, 4)`
+    intrinsics,  # `(3, 3)` or `(B, 3, 3)`
+) -> torch.Tensor:  # `(B, R*R, 3)` world points, row-major; inf depth → inf points
+    "Lift an along-ray depth map to world points."
     depth = as_tensor(depth, "depth")
     if depth.ndim != 4 or depth.shape[1] != 1 or depth.shape[2] != depth.shape[3]:
         raise ValueError("depth: expected a square (B, 1, R, R) depth map, got shape "
@@ -206,8 +262,12 @@ def unproject(depth, cam2world, intrinsics) -> torch.Tensor:
         raise ValueError(f"depth: batch {len(depth)} does not match {len(origins)} cameras")
     return origins + depth.reshape(len(depth), -1, 1) * dirs
 
-def project(points, cam2world, intrinsics) -> tuple:
-    "World points `(B, N, 3)` → normalised image coords `(B, N, 2)`, along-ray depth `(B, N)`, z-depth `(B, N)`."
+def project(
+    points,  # `(B, N, 3)` world points
+    cam2world,  # `(B, 4, 4)`
+    intrinsics,  # `(3, 3)` or `(B, 3, 3)`
+) -> tuple:  # normalised image coords `(B, N, 2)`, along-ray depth `(B, N)`, z-depth `(B, N)`
+    "Project world points into cameras (the inverse of `unproject`)."
     points = as_tensor(points, "points")
     if points.ndim != 3 or points.shape[-1] != 3:
         raise ValueError(
@@ -225,15 +285,15 @@ def project(points, cam2world, intrinsics) -> tuple:
     return torch.stack((u, v), dim=-1), rel.norm(dim=-1), z
 
 # %% ../nbs/00_camera.ipynb #6d85c6f9
-def mirror_camera(cam2world) -> torch.Tensor:
-    "The camera that sees the left-right flipped image of the world reflected in x = 0: S·cam2world·S."
+def mirror_camera(cam2world) -> torch.Tensor:  # S·cam2world·S, `(B, 4, 4)`
+    "The camera that sees the left-right flipped image of the world reflected in x = 0."
     m = check_cam2world(cam2world).clone()
     for r, col in ((0, 1), (0, 2), (1, 0), (2, 0), (0, 3)):
         m[:, r, col] = -m[:, r, col]
     return m
 
-def mirror_label(c) -> torch.Tensor:
-    "`mirror_camera` for a `(B, 25)` label, with the flipped image's intrinsics (cx → 1 − cx, skew → −skew)."
+def mirror_label(c) -> torch.Tensor:  # `(B, 25)`, intrinsics cx → 1 − cx, skew → −skew
+    "`mirror_camera` for `(B, 25)` labels, with the flipped image's intrinsics."
     m, k = split_label(c)
     k = k.clone()
     k[:, 0, 2] = 1 - k[:, 0, 2]
@@ -241,8 +301,12 @@ def mirror_label(c) -> torch.Tensor:
     return camera_label(mirror_camera(m), k)
 
 # %% ../nbs/00_camera.ipynb #ec8d8f8b
-def to_pytorch3d(cam2world, intrinsics, resolution: int):
-    "PyTorch3D `PerspectiveCameras` for our cameras at `resolution`² pixels, via `cameras_from_opencv_projection`."
+def to_pytorch3d(
+    cam2world,  # `(B, 4, 4)`
+    intrinsics,  # `(3, 3)` or `(B, 3, 3)`, without skew
+    resolution: int,  # image size in pixels, R (R² images)
+):
+    "Our cameras as PyTorch3D `PerspectiveCameras`, via `cameras_from_opencv_projection`."
     from pytorch3d.utils import cameras_from_opencv_projection
     m = check_cam2world(cam2world)
     k = check_intrinsics(intrinsics).to(m.device).expand(len(m), 3, 3).clone()

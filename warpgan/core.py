@@ -23,8 +23,12 @@ def weights_file(filename: str) -> Path:
     "Path of a file in the package's `weights/` folder."
     return Path(str(resources.files("warpgan") / "weights" / filename))
 
-def load_checked(path, sha256: str) -> dict:
-    "Load a state dict after checking the file's SHA-256; clear errors for a missing or corrupt file."
+def load_checked(
+    path,  # the weights file
+    sha256: str,  # its expected SHA-256, hex
+) -> dict:  # the state dict, on the CPU
+    "Load a state dict after checking its file's SHA-256."
+    # a missing or corrupt file raises an error that names it
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: weights file missing "
@@ -36,9 +40,12 @@ def load_checked(path, sha256: str) -> dict:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 # %% ../nbs/00_core.ipynb #ad78f1db
-def shipped_model(cls, table: dict, name: str):
+def shipped_model(
+    cls,  # the network class to build
+    table: dict,  # name → (file in `weights/`, its sha256, constructor arguments)
+    name: str,  # the entry of `table` to load
+):
     "A `cls` with the shipped weights `table[name]`, in eval mode and frozen."
-    # table[name] = (file in `weights/`, its sha256, constructor arguments)
     if name not in table:
         raise ValueError(f"name: no shipped {cls.__name__} for {name!r} (shipped: {sorted(table)})")
     filename, sha, shape = table[name]
@@ -50,7 +57,7 @@ def shipped_model(cls, table: dict, name: str):
 # %% ../nbs/00_core.ipynb #2e581c0c
 @contextmanager
 def atomic_path(dest):
-    "Yield a temporary path beside `dest`; rename it to `dest` on success, delete it on failure."
+    "Yield a temporary path beside `dest`; renamed to `dest` on success, deleted on failure."
     dest = Path(dest)
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.stem}-", suffix=dest.suffix, dir=dest.parent)
     os.close(fd)
@@ -78,34 +85,47 @@ class frozen:
         for p, f in zip(self.G.parameters(), self.flags): p.requires_grad_(f)
 
 # %% ../nbs/00_core.ipynb #a26bbe5a
-def distributed_rank() -> tuple:
-    "(rank, world size) of the current `torch.distributed` process group; (0, 1) without one."
+def distributed_rank() -> tuple:  # (rank, world size); (0, 1) without a process group
+    "Rank and world size of the current `torch.distributed` process group."
     dist = torch.distributed
     ready = dist.is_available() and dist.is_initialized()
     return (dist.get_rank(), dist.get_world_size()) if ready else (0, 1)
 
-def step_seed(seed: int, rank: int, step: int) -> int:
+def step_seed(
+    seed: int,  # the run's seed
+    rank: int,  # the process's rank, in [0, 64)
+    step: int,  # the step, in [0, 2²⁶)
+) -> int:  # a seed in [0, 2³²)
     "Seed of one rank's draws at one step: distinct for every (rank, step) of a run."
-    # torch's CPU generator keeps only a seed's low 32 bits: ranks sit 2²⁶ steps apart inside them,
-    # so no rank replays another's draws for 64 ranks and 67 million steps; rank 0 is the
+    # torch's CPU generator keeps only a seed's low 32 bits: ranks sit 2²⁶ steps apart inside
+    # them, so no rank replays another's draws for 64 ranks and 67 million steps; rank 0 is the
     # single-process run
     if not (0 <= rank < 64 and 0 <= step < 2 ** 26):
         raise ValueError(f"step_seed: rank {rank} or step {step} beyond the 64 ranks × 2²⁶ steps "
                          "it keeps apart")
     return (seed * 1_000_003 + step + rank * 2 ** 26) % 2 ** 32
 
-def data_parallel(module, device, world: int, **kwargs):
-    "`module` under DistributedDataParallel when `world` > 1 (rank 0's weights, averaged gradients)."
+def data_parallel(
+    module,  # the network to wrap
+    device,  # its `torch.device` (a CUDA device's index is DDP's `device_ids`)
+    world: int,  # the world size; 1: no wrapping
+    **kwargs,  # passed on to `DistributedDataParallel`
+):
+    "`module` under DistributedDataParallel when `world` > 1, else `module` itself."
+    # DDP starts from rank 0's weights and averages the gradients
     if world <= 1:
         return module
     from torch.nn.parallel import DistributedDataParallel as DDP
     return DDP(module, [device.index] if device.type == "cuda" else None, **kwargs)
 
 # %% ../nbs/00_core.ipynb #41d8ebe1
-def batch_from(data: dict, idx, device=None) -> dict:
+def batch_from(
+    data: dict,  # a cached data set (`render_dataset`'s dict) or a photo folder
+    idx,  # the rows to read
+    device=None,  # where to put them (None: where they are)
+) -> dict:  # from a dict: image [-1, 1], depth (+inf off the head), mask, c, identity
     "Float tensors for rows `idx` of a cached data set (or a photo folder), on `device`."
-    # a dict gives image [-1, 1], depth (+inf off the head), mask, c, identity; a folder image, c
-    if not isinstance(data, dict):  # e.g. `DatasetFolder`: reads images on demand
+    if not isinstance(data, dict):  # a folder (e.g. `DatasetFolder`): image, c, read on demand
         b = data.batch(idx)
     else:
         img = data["image"][idx].float() / 127.5 - 1
@@ -116,7 +136,10 @@ def batch_from(data: dict, idx, device=None) -> dict:
              "identity": data["identity"][idx]}
     return {k: v.to(device) for k, v in b.items()} if device is not None else b
 
-def resize_raw(image, resolution):
+def resize_raw(
+    image,  # (B, C, H, W)
+    resolution,  # the output size R: (B, C, R, R)
+):
     "An image resized (antialiased, bilinear) to `resolution`², as the discriminator's raw input."
     return F.interpolate(image, size=(resolution, resolution), mode="bilinear", align_corners=False,
                          antialias=True)

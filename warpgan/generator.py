@@ -36,6 +36,7 @@ class FullyConnectedLayer(nn.Module):
         self.bias_gain = lr_multiplier
 
     def forward(self, x):
+        "`x @ weight.T + bias`, gains applied at run time (then lrelu · √2 if asked)."
         b = None if self.bias is None else self.bias * self.bias_gain
         x = F.linear(x, self.weight * self.weight_gain, b)
         return F.leaky_relu(x, 0.2) * math.sqrt(2) if self.activation == "lrelu" else x
@@ -46,7 +47,7 @@ def normalize_2nd_moment(x, eps=1e-8):
 
 # %% ../nbs/02_generator.ipynb #03e93aab
 class MappingNetwork(nn.Module):
-    "z `(B, z_dim)` and label c `(B, c_dim)` → ws `(B, num_ws, w_dim)`, with `w_avg` tracking and truncation."
+    "z and a camera label to ws, with `w_avg` tracking and truncation."
     def __init__(self, z_dim, c_dim, w_dim, num_ws, num_layers=2, lr_multiplier=0.01,
                  w_avg_beta=0.998):
         super().__init__()
@@ -61,7 +62,15 @@ class MappingNetwork(nn.Module):
                                         lr_multiplier=lr_multiplier))
         self.register_buffer("w_avg", torch.zeros(w_dim))
 
-    def forward(self, z, c, truncation_psi=1.0, truncation_cutoff=None, update_emas=False):
+    def forward(
+        self,
+        z,  # `(B, z_dim)`
+        c,  # `(B, c_dim)` camera labels
+        truncation_psi=1.0,  # ψ: w ← w_avg + ψ (w − w_avg)
+        truncation_cutoff=None,  # truncate only the first this many ws (None: all)
+        update_emas=False,  # move `w_avg` toward this batch's mean w
+    ):  # ws `(B, num_ws, w_dim)`
+        "Map z and c to w, broadcast to every layer's w."
         x = normalize_2nd_moment(z)
         if self.c_dim:
             x = torch.cat((x, normalize_2nd_moment(self.embed(c))), dim=1)
@@ -77,13 +86,20 @@ class MappingNetwork(nn.Module):
 
 # %% ../nbs/02_generator.ipynb #172abd5a
 def setup_filter(taps=(1, 3, 3, 1)) -> torch.Tensor:
-    "The 2D low-pass filter (outer product of `taps`, sum 1) StyleGAN stores as `resample_filter`."
+    "StyleGAN's `resample_filter`: the 2D low-pass filter, outer product of `taps`, sum 1."
     f = torch.tensor(taps, dtype=torch.float32)
     f = f[:, None] * f[None, :]
     return f / f.sum()
 
-def upfirdn2d(x, f, up=1, down=1, pad=(0, 0, 0, 0), gain=1.0):
-    "Zero-insert by `up`, pad `(left, right, top, bottom)` (negative crops), convolve with `f`·gain, keep every `down`-th pixel."
+def upfirdn2d(
+    x,  # `(B, C, H, W)`
+    f,  # 2D filter
+    up=1,  # zero insertion factor
+    down=1,  # keep every `down`-th pixel
+    pad=(0, 0, 0, 0),  # (left, right, top, bottom); negative crops
+    gain=1.0,  # the filter's gain
+):
+    "Upsample, pad, convolve with the filter (a true convolution) and downsample."
     B, C, H, W = x.shape
     if up > 1:
         x = F.pad(x.reshape(B, C, H, 1, W, 1),
@@ -98,21 +114,28 @@ def upfirdn2d(x, f, up=1, down=1, pad=(0, 0, 0, 0), gain=1.0):
         x = F.conv2d(x[:, :, t:x.shape[2] - b, l:x.shape[3] - r], k, groups=C)
     return x[:, :, ::down, ::down] if down > 1 else x
 
-def upsample2d(x, f, up=2):
-    "`(B, C, H, W)` → `(B, C, up·H, up·W)`: zero insertion, then `f` with gain up² (the skip image's upsampling)."
+def upsample2d(x, f, up=2):  # `(B, C, H, W)` → `(B, C, up·H, up·W)`
+    "The skip image's upsampling: zero insertion, then `f` with gain up²."
     fw = f.shape[-1]
     p0, p1 = (fw + up - 1) // 2, (fw - up) // 2
     return upfirdn2d(x, f, up=up, pad=(p0, p1, p0, p1), gain=up * up)
 
-def downsample2d(x, f, down=2):
-    "`(B, C, H, W)` → `(B, C, H/down, W/down)`: `f`, then every `down`-th pixel."
+def downsample2d(x, f, down=2):  # `(B, C, H, W)` → `(B, C, H/down, W/down)`
+    "Low-pass with `f`, then keep every `down`-th pixel."
     fw = f.shape[-1]
     p0, p1 = (fw - down + 1) // 2, (fw - down) // 2
     return upfirdn2d(x, f, down=down, pad=(p0, p1, p0, p1))
 
 # %% ../nbs/02_generator.ipynb #fc259e63
-def conv2d_resample(x, w, f=None, up=1, down=1, padding=0, groups=1):
-    "Convolution of `x` by `w` `(O, I/groups, k, k)` with EG3D's resampling: transposed conv + `f` (up), `f` + strided conv (down)."
+def conv2d_resample(
+    x,  # `(B, I, H, W)`
+    w,  # `(O, I/groups, k, k)`
+    f=None,  # the resampling filter
+    up=1,  # up: a transposed convolution, then `f`
+    down=1,  # down: `f`, then a strided convolution
+    padding=0, groups=1,
+):
+    "Convolution with EG3D's resampling."
     O, _, kh, kw = w.shape
     fw = 0 if f is None else f.shape[-1]
     p0 = p1 = padding
@@ -130,8 +153,15 @@ def conv2d_resample(x, w, f=None, up=1, down=1, padding=0, groups=1):
         return F.conv2d(upfirdn2d(x, f, pad=(p0, p1, p0, p1)), w, stride=down, groups=groups)
     return F.conv2d(x, w, padding=padding, groups=groups)
 
-def modulated_conv2d(x, weight, styles, up=1, down=1, resample_filter=None, demodulate=True):
-    "StyleGAN2's modulated (and demodulated) convolution of `x` `(B, I, H, W)` by `weight` `(O, I, k, k)`, styles `(B, I)`."
+# %% ../nbs/02_generator.ipynb #5f66abe6
+def modulated_conv2d(
+    x,  # `(B, I, H, W)`
+    weight,  # `(O, I, k, k)`
+    styles,  # `(B, I)`: per-sample scales of the input channels
+    up=1, down=1, resample_filter=None,  # as `conv2d_resample`'s
+    demodulate=True,  # divide each output filter by its norm
+):
+    "StyleGAN2's modulated (and demodulated) convolution."
     B, (O, I, kh, kw) = x.shape[0], weight.shape
     if B == 1:          # scale the (small) kernel, not the (large) activations: EG3D's fused path
         w = weight * styles.reshape(I, 1, 1)
@@ -149,8 +179,13 @@ def modulated_conv2d(x, weight, styles, up=1, down=1, resample_filter=None, demo
     return x
 
 # %% ../nbs/02_generator.ipynb #203c6ba4
-def random_on(device, shape, rng=None, normal=False) -> torch.Tensor:
-    "Uniform (or standard normal) samples on `device`, drawn where `rng` lives: a seeded CPU generator also drives a GPU run."
+def random_on(
+    device,  # where the samples go
+    shape,
+    rng=None,  # a `torch.Generator`; draws happen on its device (a CPU one also drives a GPU run)
+    normal=False,  # standard normal; False: uniform in [0, 1)
+) -> torch.Tensor:
+    "Random samples on `device`, drawn where `rng` lives."
     draw = torch.randn if normal else torch.rand
     where = rng.device if rng is not None else device
     return draw(shape, device=where, generator=rng).to(device)
@@ -159,8 +194,13 @@ def needs_grad(*tensors) -> bool:
     "Will autograd need these tensors' history? (If not, temporaries can be updated in place.)"
     return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
 
-def bias_act(x, b, act="linear", clamp=None):
-    "EG3D's `bias_act`: + per-channel bias, leaky ReLU (0.2) with gain √2 if `act='lrelu'`, clamp to ±`clamp`; in place if no grad."
+def bias_act(
+    x,  # `(B, C, H, W)`
+    b,  # `(C,)` bias
+    act="linear",  # "lrelu": leaky ReLU (slope 0.2) with gain √2
+    clamp=None,  # clamp the result to ±`clamp`
+):
+    "EG3D's `bias_act`: bias, activation, clamp; in place when no gradient is needed."
     b = b[None, :, None, None].to(x.dtype)
     if needs_grad(x, b):
         x = x + b
@@ -173,7 +213,8 @@ def bias_act(x, b, act="linear", clamp=None):
 
 # %% ../nbs/02_generator.ipynb #cad0f194
 class SynthesisLayer(nn.Module):
-    "Modulated 3×3 conv + noise + bias + lrelu (EG3D/StyleGAN2 names: affine, weight, bias, noise_const, noise_strength)."
+    "Modulated 3×3 conv + noise + bias + lrelu, with EG3D's parameter names."
+    # affine, weight, bias, noise_const, noise_strength
     def __init__(self, in_channels, out_channels, w_dim, resolution, up=1, use_noise=True,
                  kernel_size=3, conv_clamp=None):
         super().__init__()
@@ -187,7 +228,14 @@ class SynthesisLayer(nn.Module):
             self.register_buffer("noise_const", torch.randn(resolution, resolution))
             self.noise_strength = nn.Parameter(torch.zeros([]))
 
-    def forward(self, x, w, noise_mode="const", rng=None):
+    def forward(
+        self,
+        x,  # `(B, in_channels, H, W)`
+        w,  # `(B, w_dim)`
+        noise_mode="const",  # "const": `noise_const`; "random": drawn from `rng`; "none"
+        rng=None,
+    ):
+        "The layer's output, `(B, out_channels, resolution, resolution)`."
         x = modulated_conv2d(x, self.weight, self.affine(w), up=self.up,
                              resample_filter=self.resample_filter)
         if self.use_noise and noise_mode != "none":
@@ -200,8 +248,9 @@ class SynthesisLayer(nn.Module):
             x = x + noise if needs_grad(x, noise) else x.add_(noise)
         return bias_act(x, self.bias, "lrelu", self.conv_clamp)
 
+# %% ../nbs/02_generator.ipynb #b5aab734
 class ToRGBLayer(nn.Module):
-    "Modulated 1×1 conv without demodulation, + bias (the block's output image, here tri-plane features)."
+    "Modulated 1×1 conv without demodulation, + bias: the block's image (here plane features)."
     def __init__(self, in_channels, out_channels, w_dim, conv_clamp=None):
         super().__init__()
         self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1)
@@ -210,12 +259,14 @@ class ToRGBLayer(nn.Module):
         self.weight_gain, self.conv_clamp = 1 / math.sqrt(in_channels), conv_clamp
 
     def forward(self, x, w):
+        "The image `(B, out_channels, H, W)` from features `x` and w `(B, w_dim)`."
         x = modulated_conv2d(x, self.weight, self.affine(w) * self.weight_gain, demodulate=False)
         return bias_act(x, self.bias, clamp=self.conv_clamp)
 
 # %% ../nbs/02_generator.ipynb #3942d6ab
 class SynthesisBlock(nn.Module):
-    "One resolution of StyleGAN2's skip generator: [const | conv0 (up)] → conv1 → + ToRGB on the upsampled image."
+    "One resolution of StyleGAN2's skip generator."
+    # [const | conv0 (up)] → conv1 → + ToRGB on the upsampled image
     def __init__(self, in_channels, out_channels, w_dim, resolution, img_channels, up=2,
                  use_noise=True, conv_clamp=None):
         super().__init__()
@@ -232,7 +283,14 @@ class SynthesisBlock(nn.Module):
         self.num_conv = 1 if in_channels == 0 else 2
         self.num_torgb = 1
 
-    def forward(self, x, img, ws, noise_mode="const", rng=None):
+    def forward(
+        self,
+        x,  # features from the block below (None for the first block)
+        img,  # the image so far (None for the first block)
+        ws,  # `(B, num_conv + num_torgb, w_dim)`
+        noise_mode="const", rng=None,  # as `SynthesisLayer`'s
+    ):  # (features, image) at this resolution
+        "Run the block: its convolutions, and its ToRGB added to the upsampled image."
         w = iter(ws.unbind(dim=1))
         if self.in_channels == 0:
             x = self.const[None].repeat(ws.shape[0], 1, 1, 1)
@@ -246,7 +304,8 @@ class SynthesisBlock(nn.Module):
 
 # %% ../nbs/02_generator.ipynb #fa682917
 class SynthesisNetwork(nn.Module):
-    "StyleGAN2's synthesis from 4² to `img_resolution`; block `bN` has min(channel_base / N, channel_max) channels."
+    "StyleGAN2's synthesis from 4² to `img_resolution`."
+    # block `bN` has min(channel_base / N, channel_max) channels
     def __init__(self, w_dim, img_resolution, img_channels, channel_base=32768, channel_max=512):
         super().__init__()
         self.w_dim, self.img_resolution, self.img_channels = w_dim, img_resolution, img_channels
@@ -260,6 +319,7 @@ class SynthesisNetwork(nn.Module):
         self.num_ws += 1  # the last ToRGB's w; each block's ToRGB shares the next block's first w
 
     def forward(self, ws, noise_mode="const", rng=None):
+        "The image `(B, img_channels, img_resolution, img_resolution)` of ws `(B, num_ws, w_dim)`."
         x = img = None
         k = 0
         for r in self.block_resolutions:
@@ -270,7 +330,7 @@ class SynthesisNetwork(nn.Module):
         return img
 
 class Backbone(nn.Module):
-    "EG3D's StyleGAN2 backbone: `mapping` and `synthesis` (its output: the three stacked feature planes)."
+    "EG3D's StyleGAN2 backbone: `mapping`, and `synthesis` of the three stacked feature planes."
     def __init__(self, z_dim, c_dim, w_dim, img_resolution, img_channels, mapping_layers=2,
                  channel_base=32768, channel_max=512):
         super().__init__()
@@ -287,15 +347,23 @@ PLANE_AXES = {"eg3d": torch.tensor([[[1.0, 0, 0], [0, 1, 0], [0, 0, 1]],
                                     [[1.0, 0, 0], [0, 0, 1], [0, 1, 0]],
                                     [[0.0, 0, 1], [0, 1, 0], [1, 0, 0]]])}
 
-def project_onto_planes(points, planes="eg3d"):
-    "`(B, M, 3)` points → `(B, 3, M, 2)` plane coordinates: (x, y), (x, z) and (z, x) for `eg3d`, (z, y) for `lpff`."
+def project_onto_planes(
+    points,  # `(B, M, 3)`
+    planes="eg3d",  # "eg3d": (x, y), (x, z), (z, x); "lpff": (x, y), (x, z), (z, y)
+) -> torch.Tensor:  # `(B, 3, M, 2)`
+    "Coordinates of points on the three planes."
     if planes not in PLANE_AXES:
         raise ValueError(f"planes: expected one of {sorted(PLANE_AXES)}, got {planes!r}")
     inv = torch.linalg.inv(PLANE_AXES[planes]).to(points)
     return torch.einsum("bmi,pij->bpmj", points, inv)[..., :2]
 
-def sample_from_planes(planes, points, box_warp=1.0, axes="eg3d"):
-    "Bilinear features `(B, 3, M, C)` of `planes` `(B, 3, C, H, W)` at world `points` `(B, M, 3)`, plane axes `axes`."
+def sample_from_planes(
+    planes,  # `(B, 3, C, H, W)`
+    points,  # `(B, M, 3)` world points
+    box_warp=1.0,  # side of the box the planes span
+    axes="eg3d",  # the plane axes (see `project_onto_planes`)
+):  # `(B, 3, M, C)`
+    "Bilinear features of the planes at world points."
     B, P, C, H, W = planes.shape
     coords = project_onto_planes(points * (2 / box_warp), axes).reshape(B * P, 1, -1, 2)
     out = F.grid_sample(planes.reshape(B * P, C, H, W), coords, mode="bilinear",
@@ -304,7 +372,7 @@ def sample_from_planes(planes, points, box_warp=1.0, axes="eg3d"):
 
 # %% ../nbs/02_generator.ipynb #3ed6e27e
 class OSGDecoder(nn.Module):
-    "EG3D's decoder: mean tri-plane feature → (density logit `(…, 1)`, features `(…, C)`); `net.0`, `net.2` are its layers."
+    "EG3D's decoder of the mean tri-plane feature (its layers: `net.0`, `net.2`)."
     def __init__(self, n_features, hidden_dim=64, out_features=32, lr_multiplier=1.0):
         super().__init__()
         self.net = nn.Sequential(FullyConnectedLayer(n_features, hidden_dim,
@@ -312,13 +380,19 @@ class OSGDecoder(nn.Module):
                                  FullyConnectedLayer(hidden_dim, 1 + out_features,
                                                      lr_multiplier=lr_multiplier))
 
-    def forward(self, sampled_features):
+    def forward(self, sampled_features):  # `(B, 3, M, C)` → (σ logit `(B, M, 1)`, `(B, M, 32)`)
+        "Density logit and features (in (−0.001, 1.001)) of the mean plane feature."
         x = self.net(sampled_features.mean(1))
         return x[..., :1], torch.sigmoid(x[..., 1:]) * (1 + 2 * 0.001) - 0.001
 
 # %% ../nbs/02_generator.ipynb #f1723986
-def ray_march(features, sigma_logits, depths, white_back=False):
-    "EG3D's midpoint ray marcher: `(B, M, N, ·)` samples → features `(B, M, C)`, depth `(B, M, 1)`, weights `(B, M, N-1, 1)`."
+def ray_march(
+    features,  # `(B, M, N, C)`: M rays, N samples each
+    sigma_logits,  # `(B, M, N, 1)`
+    depths,  # `(B, M, N, 1)`, sorted along each ray
+    white_back=False,  # composite over white
+) -> tuple:  # features `(B, M, C)` in [-1, 1], depth `(B, M, 1)`, weights `(B, M, N-1, 1)`
+    "EG3D's midpoint ray marcher."
     deltas = depths[:, :, 1:] - depths[:, :, :-1]
     mid = lambda v: (v[:, :, :-1] + v[:, :, 1:]) / 2
     f_mid, depth_mid = mid(features), mid(depths)
@@ -339,6 +413,7 @@ def ray_march(features, sigma_logits, depths, white_back=False):
         feat = feat + 1 - total
     return feat * 2 - 1, depth, weights
 
+# %% ../nbs/02_generator.ipynb #74653de1
 def stratified_depths(batch, n_rays, start, end, n, device, rng=None):
     "`(B, M, n, 1)` depths: n bins between `start` and `end`, one uniform jitter per bin."
     base = torch.linspace(start, end, n, device=device).reshape(1, 1, n, 1)
@@ -346,8 +421,13 @@ def stratified_depths(batch, n_rays, start, end, n, device, rng=None):
     jitter = random_on(device, base.shape, rng)
     return base + jitter * (end - start) / (n - 1)
 
-def importance_depths(depths, weights, n, rng=None):
-    "`(B, M, n, 1)` depths drawn from the coarse `weights` by inverse-CDF sampling (EG3D's smoothing kept)."
+def importance_depths(
+    depths,  # `(B, M, N, 1)` coarse depths
+    weights,  # `(B, M, N-1, 1)` their weights
+    n,  # samples per ray
+    rng=None,
+) -> torch.Tensor:  # `(B, M, n, 1)`
+    "Depths drawn from the coarse weights by inverse-CDF sampling (EG3D's smoothing kept)."
     B, M, N, _ = depths.shape
     z = depths.reshape(B * M, N)
     w = weights.reshape(B * M, 1, -1)
@@ -366,7 +446,8 @@ def importance_depths(depths, weights, n, rng=None):
 
 # %% ../nbs/02_generator.ipynb #9906e104
 class SuperResolution(nn.Module):
-    "StyleGAN2 blocks from the neural resolution to the output, modulated by the last w (EG3D names `block0`, `block1`)."
+    "StyleGAN2 blocks from the neural resolution to the output, modulated by the last w."
+    # EG3D's names: `block0`, `block1`
     def __init__(self, in_channels, input_resolution, channels=(256, 128), ups=(2, 2), w_dim=512,
                  conv_clamp=None):
         super().__init__()
@@ -379,7 +460,14 @@ class SuperResolution(nn.Module):
             cin = c
         self.n_blocks = len(channels)
 
-    def forward(self, rgb, x, ws, noise_mode="none", rng=None):
+    def forward(
+        self,
+        rgb,  # `(B, 3, r, r)` raw image: the skip image
+        x,  # `(B, in_channels, r, r)` feature image: the blocks' input
+        ws,  # `(B, num_ws, w_dim)`; only the last w is used
+        noise_mode="none", rng=None,
+    ):  # the super-resolved image
+        "Upsample the raw image plus a learned residual."
         ws = ws[:, -1:].repeat(1, 3, 1)
         if x.shape[-1] != self.input_resolution:
             size = (self.input_resolution, self.input_resolution)
@@ -422,8 +510,8 @@ def check_latent(x, name):
 
 # %% ../nbs/02_generator.ipynb #7a137f85
 class TriPlaneGenerator(nn.Module):
-    "EG3D's tri-plane generator: `forward(z, c)` and `synthesis(ws, c)` return `image`, `image_raw`, `image_depth`."
-    def __init__(self, config: dict):
+    "EG3D's tri-plane generator: `forward(z, c)` and `synthesis(ws, c)` render a dict."
+    def __init__(self, config: dict):  # e.g. `CONFIGS["tiny"]`
         super().__init__()
         self.config = cfg = copy.deepcopy(config)
         self.z_dim, self.c_dim, self.w_dim = cfg["z_dim"], cfg["c_dim"], cfg["w_dim"]
@@ -443,34 +531,53 @@ class TriPlaneGenerator(nn.Module):
                                                conv_clamp=cfg.get("sr_conv_clamp"))
 
     @classmethod
-    def from_config(cls, name: str = "tiny", seed: int = 0, planes: str = "eg3d"):
-        "A generator with fresh weights (drawn from `seed`) for config `name` (`tiny`, `ffhq512`), plane axes `planes` (`eg3d`, `lpff`)."
+    def from_config(
+        cls,
+        name: str = "tiny",  # a key of `CONFIGS`: "tiny", "ffhq512"
+        seed: int = 0,  # the fresh weights are drawn from it
+        planes: str = "eg3d",  # the plane axes: "eg3d", "lpff"
+    ):
+        "A generator with fresh weights for a named config."
         if name not in CONFIGS:
             raise ValueError(f"name: expected one of {sorted(CONFIGS)}, got {name!r}")
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             return cls({**CONFIGS[name], "planes": planes})
 
-    def mapping(self, z, c, truncation_psi=1.0, truncation_cutoff=None, update_emas=False):
-        "z `(B, z_dim)`, label c `(B, 25)` → ws `(B, num_ws, w_dim)`."
-        if not torch.is_tensor(z) or z.ndim != 2 or z.shape[1] != self.z_dim:
-            raise ValueError(f"z: expected a (B, {self.z_dim}) latent tensor, got "
-                             f"{tuple(getattr(z, 'shape', ())) or type(z).__name__}")
-        check_latent(z, "z")
-        self._check_label(c, len(z))
-        return self.backbone.mapping(z, c, truncation_psi, truncation_cutoff, update_emas)
+# %% ../nbs/02_generator.ipynb #a3f480a9
+@patch
+def mapping(
+    self: TriPlaneGenerator,
+    z,  # `(B, z_dim)`
+    c,  # `(B, 25)` camera labels
+    truncation_psi=1.0, truncation_cutoff=None, update_emas=False,  # see `MappingNetwork`
+):  # ws `(B, num_ws, w_dim)`
+    "The mapping network, with its inputs checked."
+    if not torch.is_tensor(z) or z.ndim != 2 or z.shape[1] != self.z_dim:
+        raise ValueError(f"z: expected a (B, {self.z_dim}) latent tensor, got "
+                         f"{tuple(getattr(z, 'shape', ())) or type(z).__name__}")
+    check_latent(z, "z")
+    self._check_label(c, len(z))
+    return self.backbone.mapping(z, c, truncation_psi, truncation_cutoff, update_emas)
 
-    def _check_label(self, c, batch):
-        "Validate camera labels `(batch, 25)` (a clear error instead of a shape error deep inside torch)."
-        split_label(c)
-        if c.ndim != 2 or len(c) != batch:
-            raise ValueError(f"c: expected ({batch}, 25) camera labels to match the latents, got "
-                             f"shape {tuple(c.shape)}")
+@patch
+def _check_label(self: TriPlaneGenerator, c, batch):
+    "Validate camera labels `(batch, 25)`: a clear error, not a shape error deep inside torch."
+    split_label(c)
+    if c.ndim != 2 or len(c) != batch:
+        raise ValueError(f"c: expected ({batch}, 25) camera labels to match the latents, got "
+                         f"shape {tuple(c.shape)}")
 
 # %% ../nbs/02_generator.ipynb #40e32cd1
 @patch
-def render(self: TriPlaneGenerator, planes, c, resolution, rng=None):
-    "Volume-render `planes` `(B, 3, C, H, W)` in cameras `c`: feature image, depth image, weight sum, at `resolution`²."
+def render(
+    self: TriPlaneGenerator,
+    planes,  # `(B, 3, C, H, W)`
+    c,  # `(B, 25)` or `(1, 25)` camera labels
+    resolution,  # R
+    rng=None,  # draws the coarse jitter and the importance samples
+) -> tuple:  # feature image `(B, 32, R, R)`, depth image, weight sum `(B, 1, R, R)`
+    "Volume-render the planes in two passes, coarse and fine."
     cam2world, intrinsics = split_label(c.float())
     B = len(planes)
     origins, dirs = camera_rays(cam2world.expand(B, 4, 4), intrinsics.expand(B, 3, 3), resolution)
@@ -497,10 +604,16 @@ def render(self: TriPlaneGenerator, planes, c, resolution, rng=None):
 
 # %% ../nbs/02_generator.ipynb #a26308ec
 @patch
-def synthesis(self: TriPlaneGenerator, ws, c, neural_rendering_resolution=None, noise_mode="const",
-              rng=None,
-              return_planes=False):
-    "ws `(B, num_ws, w_dim)`, label c `(B, 25)` → dict `image`, `image_raw`, `image_depth`, `weights_sum`, `feature_image`."
+def synthesis(
+    self: TriPlaneGenerator,
+    ws,  # `(B, num_ws, w_dim)`
+    c,  # `(B, 25)` camera labels
+    neural_rendering_resolution=None,  # None: the config's
+    noise_mode="const",  # "const", "random" or "none" (see `SynthesisLayer`)
+    rng=None,  # None in eval mode: a fixed seed, the same pixels on every call
+    return_planes=False,  # also return the `planes`
+) -> dict:  # `image`, `image_raw`, `image_depth`, `weights_sum`, `feature_image`
+    "Render ws from cameras `c`."
     R = neural_rendering_resolution or self.neural_rendering_resolution
     if not torch.is_tensor(ws) or ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
         raise ValueError(f"ws: expected (B, {self.num_ws}, {self.w_dim}) latents, got "
@@ -523,11 +636,18 @@ def synthesis(self: TriPlaneGenerator, ws, c, neural_rendering_resolution=None, 
         out["planes"] = planes
     return out
 
+# %% ../nbs/02_generator.ipynb #b9691608
 @patch
-def forward(self: TriPlaneGenerator, z, c, truncation_psi=1.0, truncation_cutoff=None,
-            neural_rendering_resolution=None,
-            noise_mode="const", rng=None, update_emas=False, c_cond=None):
-    "z `(B, z_dim)` and camera label c `(B, 25)` (rendering, and conditioning unless `c_cond` is given) → `synthesis`'s dict."
+def forward(
+    self: TriPlaneGenerator,
+    z,  # `(B, z_dim)`
+    c,  # `(B, 25)` camera labels: rendering, and conditioning unless `c_cond` is given
+    truncation_psi=1.0, truncation_cutoff=None,  # see `MappingNetwork`
+    neural_rendering_resolution=None, noise_mode="const", rng=None,  # see `synthesis`
+    update_emas=False,  # see `MappingNetwork`
+    c_cond=None,  # `(B, 25)` conditioning cameras
+) -> dict:  # `synthesis`'s
+    "Map z and render it."
     ws = self.mapping(z, c if c_cond is None else c_cond, truncation_psi, truncation_cutoff,
                       update_emas)
     return self.synthesis(ws, c, neural_rendering_resolution, noise_mode, rng)

@@ -31,8 +31,10 @@ from .generator import TriPlaneGenerator
 from .world import BACKGROUND
 
 # %% ../nbs/04_inversion.ipynb #44cf60f1
-def as_bchw(image) -> torch.Tensor:
-    "A tensor `(B, C, H, W)` in [-1, 1] from a tensor (any of CHW/BCHW) or a uint8 array (HW, HWC, BHWC)."
+def as_bchw(
+    image,  # a tensor, CHW or BCHW in [-1, 1]; or a uint8 array, HW, HWC or BHWC
+) -> torch.Tensor:  # `(B, C, H, W)` in [-1, 1]
+    "Any image or batch of images as one float tensor."
     if isinstance(image, np.ndarray):
         if image.dtype != np.uint8:
             raise ValueError(f"image: a numpy image must be uint8 (0–255), got {image.dtype}; pass "
@@ -57,8 +59,11 @@ def as_bchw(image) -> torch.Tensor:
     return t
 
 # %% ../nbs/04_inversion.ipynb #14d4f08f
-def prepare_image(image, resolution: int = 64) -> torch.Tensor:
-    "The generator's input convention `(B, 3, R, R)` in [-1, 1]: grey/RGBA converted, other square sizes resized."
+def prepare_image(
+    image,  # see `as_bchw`; grey and RGBA are converted (RGBA over the white background)
+    resolution: int = 64,  # R; other square sizes are resized, with a warning
+) -> torch.Tensor:  # `(B, 3, R, R)` in [-1, 1]
+    "An image in the generator's convention."
     t = as_bchw(image)
     check_finite(t, "image")
     C, H, W = t.shape[1:]
@@ -87,8 +92,8 @@ def prepare_image(image, resolution: int = 64) -> torch.Tensor:
 _LPIPS_FILES = {"alex": "alexnet-owt-7be5be79.pth", "vgg": "vgg16-397923af.pth"}
 _lpips_cache = {}
 
-def load_lpips(net: str = "alex"):
-    "The `lpips` metric with its real `net` backbone from the torch hub cache, or `None` (with one warning) without it."
+def load_lpips(net: str = "alex"):  # "alex" or "vgg"
+    "The `lpips` metric, its backbone from the torch hub cache; `None` (one warning) without it."
     if net not in _LPIPS_FILES:
         raise ValueError(f"net: expected one of {sorted(_LPIPS_FILES)}, got {net!r}")
     key = (net, torch.hub.get_dir())
@@ -118,8 +123,8 @@ class Inversion:
     losses: list = field(default_factory=list)
 
     @torch.no_grad()
-    def render(self, c) -> dict:
-        "The generator's render of the inverted latent from cameras `c` (one per image, or one for all)."
+    def render(self, c) -> dict:  # `c`: one camera per image, or one for all
+        "The generator's render of the inverted latent from cameras `c`."
         return self.G.synthesis(self.ws, prepare_label(c, len(self.ws)), noise_mode="const")
 
     def select(self, i: int) -> "Inversion":
@@ -130,15 +135,20 @@ class Inversion:
                          self.seconds / len(self.ws), self.method, losses)
 
 def _result(G, ws, c, method, t0, losses) -> Inversion:
+    "The `Inversion` of `ws`, with its render at `c` and the time since `t0`."
     with torch.no_grad():
         out = G.synthesis(ws, c, noise_mode="const")
     return Inversion(ws.detach(), G, c, out["image"], out["image_depth"], time.time() - t0, method,
                      losses)
 
 # %% ../nbs/04_inversion.ipynb #fcd34d69
-def image_loss(out: dict, target: torch.Tensor, lpips_model=None,
-               lpips_weight: float = 1.0) -> torch.Tensor:
-    "Per-image L2 (image and raw image) + `lpips_weight` × LPIPS if a model is given: shape `(B,)`."
+def image_loss(
+    out: dict,  # the generator's `image` and `image_raw`
+    target: torch.Tensor,  # `(B, 3, R, R)` in [-1, 1]
+    lpips_model=None,  # None: no LPIPS term
+    lpips_weight: float = 1.0,
+) -> torch.Tensor:  # `(B,)`
+    "Per-image L2 (image and raw image) + `lpips_weight` × LPIPS."
     raw_target = resize_raw(target, out["image_raw"].shape[-1])
     loss = ((out["image"] - target).square().mean((1, 2, 3))
             + (out["image_raw"] - raw_target).square().mean((1, 2, 3)))
@@ -147,15 +157,28 @@ def image_loss(out: dict, target: torch.Tensor, lpips_model=None,
     return loss
 
 # %% ../nbs/04_inversion.ipynb #20070828
-def lr_ramp(t: float, rampup: float = 0.05, rampdown: float = 0.25) -> float:
-    "StyleGAN2's projector schedule at progress `t` ∈ [0, 1): linear warm-up, cosine ramp-down."
+def lr_ramp(
+    t: float,  # progress, in [0, 1)
+    rampup: float = 0.05,  # the warm-up's share of the run
+    rampdown: float = 0.25,  # the ramp-down's share
+) -> float:  # the learning rate's factor
+    "StyleGAN2's projector schedule: linear warm-up, cosine ramp-down."
     down = 0.5 - 0.5 * math.cos(math.pi * min(1.0, (1 - t) / rampdown))
     return down * min(1.0, t / rampup) if rampup > 0 else down
 
-def invert_optimize(G: TriPlaneGenerator, image, c, space: str = "w+", steps: int = 300,
-                    lr: float = 0.02,
-                    lpips_weight: float = 1.0, seed: int = 0, progress: bool = True) -> Inversion:
-    "Optimise a w (`space='w'`) or w+ (`'w+'`) from w_avg so that G renders `image` at cameras `c`."
+# %% ../nbs/04_inversion.ipynb #27f67907
+def invert_optimize(
+    G: TriPlaneGenerator,
+    image,  # see `prepare_image`
+    c,  # camera labels, one per image or one for all
+    space: str = "w+",  # "w": one w for every layer; "w+": one per layer
+    steps: int = 300,
+    lr: float = 0.02,  # the peak of `lr_ramp`'s schedule
+    lpips_weight: float = 1.0,
+    seed: int = 0,  # seeds the renders' draws
+    progress: bool = True,
+) -> Inversion:
+    "Optimise a latent from w_avg so that G renders `image` at cameras `c`."
     if space not in ("w", "w+"):
         raise ValueError(f"space: expected 'w' or 'w+', got {space!r}")
     t0 = time.time()
@@ -180,12 +203,39 @@ def invert_optimize(G: TriPlaneGenerator, image, c, space: str = "w+", steps: in
                        t0, torch.stack(losses).tolist() if losses else [])
 
 # %% ../nbs/04_inversion.ipynb #84e213a6
-def pti(G: TriPlaneGenerator, image, c, pivot_steps: int = 300, tune_steps: int = 100,
-        lr: float = 3e-4,
-        lpips_weight: float = 1.0, locality: float = 0.0, locality_alpha: float = 30.0,
-        extra_views=(),
-        seed: int = 0, pivot: Inversion = None, progress: bool = True) -> Inversion:
-    "PTI for one image: a W pivot (found, or given as `pivot`), then a tuned copy of `G` (optional locality, extra targets)."
+def _pti_loss(tuned, G, ws, image, c, extra, lp, lpips_weight, locality, locality_alpha, g):
+    "One PTI step's loss: the image, the extra views, and (with `locality`) a nearby latent."
+    loss = image_loss(tuned.synthesis(ws, c, noise_mode="const", rng=g), image, lp,
+                      lpips_weight).sum()
+    for im, cc in extra:
+        loss = (loss
+                + image_loss(tuned.synthesis(ws, cc, noise_mode="const", rng=g), im,
+                             lp, lpips_weight).sum())
+    if locality:
+        with torch.no_grad():
+            z = torch.randn(1, G.z_dim, generator=g)
+            w_rand = G.mapping(z, c)
+            d = w_rand - ws
+            w_near = ws + locality_alpha * d / d.norm()
+            ref = G.synthesis(w_near, c, noise_mode="const", rng=g)
+        loss = (loss + locality
+                * image_loss(tuned.synthesis(w_near, c, noise_mode="const", rng=g),
+                             ref["image"], lp, lpips_weight).sum())
+    return loss
+
+# %% ../nbs/04_inversion.ipynb #37c7e3ba
+def pti(
+    G: TriPlaneGenerator,  # the shared generator (left untouched)
+    image, c,  # one image (see `prepare_image`) and its camera label
+    pivot_steps: int = 300, tune_steps: int = 100,  # `invert_optimize`'s steps; the tuning's
+    lr: float = 3e-4, lpips_weight: float = 1.0,  # the tuning's learning rate; LPIPS's weight
+    locality: float = 0.0, locality_alpha: float = 30.0,  # a latent that far away renders as in G
+    extra_views=(),  # (image, camera) pairs: more targets for the tuning
+    seed: int = 0,
+    pivot: Inversion = None,  # a given W pivot (`invert_optimize(..., "w").select(i)`)
+    progress: bool = True,
+) -> Inversion:
+    "PTI for one image: a W pivot, then a tuned copy of `G`."
     t0, given_pivot = time.time(), pivot is not None
     image = prepare_image(image, G.img_resolution)
     if len(image) != 1:
@@ -206,22 +256,8 @@ def pti(G: TriPlaneGenerator, image, c, pivot_steps: int = 300, tune_steps: int 
     opt = torch.optim.Adam([p for p in tuned.parameters() if p.requires_grad], lr=lr)
     losses = []
     for _ in tqdm(range(tune_steps), desc="tuning G", disable=not progress):
-        loss = image_loss(tuned.synthesis(pivot.ws, c, noise_mode="const", rng=g), image, lp,
-                          lpips_weight).sum()
-        for im, cc in extra:
-            loss = (loss
-                    + image_loss(tuned.synthesis(pivot.ws, cc, noise_mode="const", rng=g), im,
-                                 lp, lpips_weight).sum())
-        if locality:
-            with torch.no_grad():
-                z = torch.randn(1, G.z_dim, generator=g)
-                w_rand = G.mapping(z, c)
-                d = w_rand - pivot.ws
-                w_near = pivot.ws + locality_alpha * d / d.norm()
-                ref = G.synthesis(w_near, c, noise_mode="const", rng=g)
-            loss = (loss + locality
-                    * image_loss(tuned.synthesis(w_near, c, noise_mode="const", rng=g),
-                                 ref["image"], lp, lpips_weight).sum())
+        loss = _pti_loss(tuned, G, pivot.ws, image, c, extra, lp, lpips_weight, locality,
+                         locality_alpha, g)
         opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
         losses.append(loss.item())
     tuned.eval().requires_grad_(False)
@@ -241,10 +277,12 @@ class _ResDown(nn.Module):
         self.skip = nn.Conv2d(cin, cout, 1, 2)
 
     def forward(self, x):
+        "`(B, cin, H, W)` → `(B, cout, H/2, W/2)`."
         return self.body(x) + self.skip(x)
 
+# %% ../nbs/04_inversion.ipynb #ed52d9e7
 class Encoder(nn.Module):
-    "Image `(B, 3, R, R)` → w+ offsets `(B, num_ws, w_dim)` from the generator's w_avg (pSp-style pyramid heads)."
+    "Image `(B, 3, R, R)` → w+ offsets `(B, num_ws, w_dim)` from w_avg (pSp-style heads)."
     def __init__(self, num_ws: int = 10, w_dim: int = 128, resolution: int = 64, channels=None):
         super().__init__()
         # widths from the image down to 4² (the tiny ones by default)
@@ -269,6 +307,7 @@ class Encoder(nn.Module):
         return feats
 
     def forward(self, image):
+        "The w+ offsets `(B, num_ws, w_dim)` of images `(B, 3, R, R)`."
         feats = self.features(image)
         pooled = lambda lvl: F.adaptive_avg_pool2d(F.leaky_relu(feats[lvl], 0.2), 2).flatten(1)
         out = [head(pooled(lvl)).reshape(len(image), n, self.w_dim)
@@ -286,24 +325,31 @@ def invert_encoder(E: Encoder, G: TriPlaneGenerator, image, c) -> Inversion:
     return _result(G, ws, c, "encoder", t0, [])
 
 # %% ../nbs/04_inversion.ipynb #31a436d0
-def delta_regulariser(ws: torch.Tensor) -> torch.Tensor:
-    "GOAE's regulariser of a w+ `(B, num_ws, w_dim)`: ‖w_b − w_b[0]‖ (each layer's w from the first, Frobenius), mean over b."
+def delta_regulariser(ws: torch.Tensor) -> torch.Tensor:  # ws: w+ `(B, num_ws, w_dim)`
+    "GOAE's regulariser: ‖w_b − w_b[0]‖ (Frobenius), mean over the batch."
+    # each layer's w, minus the first layer's
     return (ws - ws[:, :1]).flatten(1).norm(dim=1).mean()
 
-def render_alpha(out: dict, resolution: int) -> torch.Tensor:
-    "The render's opacity (the ray's accumulated weight, at the neural resolution) resized to `resolution`²: its silhouette, soft."
+def render_alpha(
+    out: dict,  # the generator's; `weights_sum`: accumulated ray weight, neural resolution
+    resolution: int,  # R
+) -> torch.Tensor:  # `(B, 1, R, R)`
+    "The render's opacity resized: its soft silhouette."
     return F.interpolate(out["weights_sum"], size=(resolution, resolution), mode="bilinear",
                          align_corners=False)
 
-def silhouette_iou(out: dict, mask) -> torch.Tensor:
-    "Per image: intersection over union of the render's silhouette (opacity > ½) and `mask` `(B, 1, R, R)` (> ½); 1 when both are empty."
+def silhouette_iou(
+    out: dict,  # the generator's; its silhouette: opacity > ½
+    mask,  # `(B, 1, R, R)`; the true silhouette: mask > ½
+) -> torch.Tensor:  # `(B,)`; 1 when both are empty
+    "Per image, the intersection over union of the render's silhouette and the mask."
     a, b = render_alpha(out, mask.shape[-1]) > 0.5, mask > 0.5
     union = (a | b).sum((1, 2, 3))
     return torch.where(union > 0, (a & b).sum((1, 2, 3)) / union.clamp_min(1),
                        torch.ones_like(union, dtype=torch.float))
 
 def _encoder_loss(E, G, image, c, w_true, mask, lp, hp):
-    "Loss of one batch and its parts (latent term only when `w_true` is known, silhouette term when `mask` is)."
+    "One batch's loss and parts; latent term if `w_true` is known, silhouette term if `mask` is."
     offset = E(image)
     ws = G.backbone.mapping.w_avg + offset
     out = G.synthesis(ws, c, noise_mode="const")
@@ -332,48 +378,64 @@ def _encoder_batch(G, data, batch: int, step: int, rng, device) -> tuple:
     return b["image"], b["c"], None, mask, "world"
 
 # %% ../nbs/04_inversion.ipynb #c20ea28b
-def train_encoder(G: TriPlaneGenerator, data: dict, steps: int, checkpoint=None, batch: int = 8,
-                  lr: float = 1e-3,
-                  w_lpips: float = 0.8, w_latent: float = 1.0, w_reg: float = 5e-4, seed: int = 0,
-                  w_mask: float = 1.0, every_s: float = 300.0, log_every: int = 10,
-                  progress: bool = True,
-                  channels: tuple = None, init: "Encoder" = None):
-    "Train an `Encoder` for `G` (from scratch, or on from `init`'s weights) on alternating GAN-sample and data batches (`data`: `train_gan.render_dataset` or a photo folder); resumable; DDP under `torchrun`."
-    hp = dict(batch=batch, lr=lr, w_lpips=w_lpips, w_latent=w_latent, w_reg=w_reg, w_mask=w_mask,
-              seed=seed)
-    rank, world = distributed_rank()
-    torch.manual_seed(seed)
+def _encoder_state(G, hp: dict, checkpoint, channels, init) -> tuple:
+    "A new `Encoder` for `G`, its Adam, rng and state, resumed from `checkpoint`; and LPIPS."
+    torch.manual_seed(hp["seed"])
     device = next(G.parameters()).device  # E trains where G lives; data and rng stay on the CPU
     E = Encoder(G.num_ws, G.w_dim, G.img_resolution, channels).to(device)
     if init is not None:
         E.load_state_dict(init.state_dict())
-    opt = torch.optim.Adam(E.parameters(), lr=lr)
-    rng = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(E.parameters(), lr=hp["lr"])
+    rng = torch.Generator().manual_seed(hp["seed"])
     state = {"step": 0, "log": []}
-    checkpoint = Path(checkpoint) if checkpoint else None
     if checkpoint and checkpoint.exists():
         s = torch.load(checkpoint, map_location="cpu", weights_only=False)
         E.load_state_dict(s["E"]); opt.load_state_dict(s["opt"])
         rng.set_state(s["rng"]); state = s["state"]
+    lp = load_lpips() if hp["w_lpips"] else None
+    lp = lp.to(device) if lp is not None else None
+    return E, opt, rng, state, device, lp
+
+def _encoder_step(E_, G, opt, data, rng, step: int, hp: dict, lp, device, rank, world) -> tuple:
+    "One optimiser step of the encoder on its batch at `step`: the loss's parts, the batch's kind."
+    if world > 1:  # each rank its own batches, a function of (seed, rank, step)
+        rng.manual_seed(step_seed(hp["seed"], rank, step))
+    image, c, w_true, mask, kind = _encoder_batch(G, data, hp["batch"], step, rng, device)
+    loss, parts = _encoder_loss(E_, G, image, c, w_true, mask, lp, hp)
+    opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
+    return parts, kind
+
+# %% ../nbs/04_inversion.ipynb #384d67a1
+def train_encoder(
+    G: TriPlaneGenerator,  # the generator to invert, frozen meanwhile
+    data: dict,  # `train_gan.render_dataset`'s cache, or a photo folder
+    steps: int,  # train until this many steps
+    checkpoint=None,  # resumed from if it exists; written every `every_s` seconds and at the end
+    batch: int = 8, lr: float = 1e-3,
+    w_lpips: float = 0.8, w_latent: float = 1.0, w_reg: float = 5e-4,  # the loss terms' weights
+    seed: int = 0, w_mask: float = 1.0,  # `w_mask`: the silhouette term's weight
+    every_s: float = 300.0, log_every: int = 10, progress: bool = True,
+    channels: tuple = None,  # the encoder's widths (None: the tiny ones)
+    init: "Encoder" = None,  # start from these weights (None: from scratch)
+):  # (the encoder, in eval mode and frozen; its log)
+    "Train an `Encoder` for `G` on alternating GAN-sample and data batches; DDP under `torchrun`."
+    hp = dict(batch=batch, lr=lr, w_lpips=w_lpips, w_latent=w_latent, w_reg=w_reg, w_mask=w_mask,
+              seed=seed)
+    rank, world = distributed_rank()
+    checkpoint = Path(checkpoint) if checkpoint else None
+    E, opt, rng, state, device, lp = _encoder_state(G, hp, checkpoint, channels, init)
     E_ = data_parallel(E, device, world)
     def save():
         if rank: return
         atomic_save({"E": E.state_dict(), "opt": opt.state_dict(), "rng": rng.get_state(),
-                     "state": state, "hp": hp},
-                    checkpoint)
-    lp = load_lpips() if w_lpips else None
-    lp = lp.to(device) if lp is not None else None
+                     "state": state, "hp": hp}, checkpoint)
     last = time.time()
     bar = tqdm(total=steps, initial=min(state["step"], steps), desc="training the encoder",
                disable=not progress or rank > 0)
     with frozen(G):
         while state["step"] < steps:
-            if world > 1:  # each rank its own batches, a function of (seed, rank, step)
-                rng.manual_seed(step_seed(seed, rank, state["step"]))
-            image, c, w_true, mask, kind = _encoder_batch(G, data, batch, state["step"], rng,
-                                                          device)
-            loss, parts = _encoder_loss(E_, G, image, c, w_true, mask, lp, hp)
-            opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
+            parts, kind = _encoder_step(E_, G, opt, data, rng, state["step"], hp, lp, device, rank,
+                                        world)
             state["step"] += 1
             if state["step"] % log_every in (0, 1):
                 state["log"].append({"step": state["step"], "kind": kind, **parts})
@@ -396,8 +458,12 @@ def from_pretrained(cls: Encoder, name: str = "tiny") -> Encoder:
     "The shipped encoder trained for `TriPlaneGenerator.from_pretrained(name)`, checksum verified."
     return shipped_model(cls, ENCODER_WEIGHTS, name)
 
-def image_scores(pred, target, mask=None, lpips_model=None) -> dict:
-    "Per-image PSNR (dB), SSIM and (given a model) LPIPS of [-1, 1] images; PSNR/SSIM over `mask` only when given."
+def image_scores(
+    pred, target,  # `(B, 3, R, R)` in [-1, 1]
+    mask=None,  # `(B, 1, R, R)`: PSNR and SSIM over it only
+    lpips_model=None,  # given: LPIPS too
+) -> dict:  # `psnr` (dB), `ssim` and `lpips`, `(B,)` each
+    "Per-image scores of images against the truth."
     a, b = (pred.clamp(-1, 1) + 1) / 2, (target.clamp(-1, 1) + 1) / 2
     m = torch.ones_like(a[:, :1]) if mask is None else mask.to(a.dtype)
     area = (m.sum((1, 2, 3)) * 3).clamp_min(1)

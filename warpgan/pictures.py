@@ -23,7 +23,7 @@ DPI = 72        # dots per inch of every figure
 PANEL = 1.0     # inches per panel: a 64² head at 72 px
 
 def palette_png(fig) -> bytes:
-    "`fig` as a PNG of at most 256 colours (well under half the bytes of a full-colour one, for renders)."
+    "`fig` as a PNG of at most 256 colours, for renders well under half a full-colour one's bytes."
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
     small = io.BytesIO()
@@ -31,7 +31,7 @@ def palette_png(fig) -> bytes:
     return small.getvalue()
 
 def figure_policy():
-    "Draw every later figure at `DPI`; in a notebook as a plain (not retina) 256-colour PNG. Call once."
+    "Call once: every later figure at `DPI`, in a notebook as a plain (not retina) 256-colour PNG."
     plt.rcParams.update({"figure.dpi": DPI, "savefig.dpi": DPI})
     try:
         from IPython import get_ipython
@@ -47,8 +47,14 @@ def to_rgb(x) -> np.ndarray:
     x = torch.as_tensor(x).detach().float().cpu()
     return ((x.clamp(-1, 1) + 1) / 2).permute(1, 2, 0).numpy()
 
-def panel(ax, x, title: str = None, depth_range: tuple = (None, None)):
-    "Draw an image, a mask or a depth map (+∞ left blank; colours over `depth_range`) on `ax`."
+# %% ../nbs/00_pictures.ipynb #aa76bf1f
+def panel(
+    ax,  # a matplotlib axis
+    x,  # `(3, H, W)` image in [-1, 1], `(1, H, W)` or `(H, W)` mask in [0, 1] or depth map
+    title: str = None,
+    depth_range: tuple = (None, None),  # (near, far) of a depth map's colours; None: its own
+):
+    "Draw an image, a mask or a depth map (+∞ left blank) on `ax`."
     x = torch.as_tensor(x).detach().float().cpu()
     if x.ndim == 2:
         x = x[None]
@@ -65,10 +71,15 @@ def panel(ax, x, title: str = None, depth_range: tuple = (None, None)):
     ax.axis("off")
 
 # %% ../nbs/00_pictures.ipynb #b37e8f6f
-def show_grid(rows, titles=None, row_titles=None, size: float = PANEL,
-              depth_range: tuple = (None, None),
-              show: bool = True):
-    "Rows of panels (images, masks or depth maps), titled; drawn, or returned as a figure (`show=False`)."
+def show_grid(
+    rows,  # rows of images, masks or depth maps (see `panel`)
+    titles=None,  # one per column, over the first row
+    row_titles=None,  # one per row, left of it
+    size: float = PANEL,  # inches per panel
+    depth_range: tuple = (None, None),  # (near, far) of the depth maps' colours
+    show: bool = True,  # draw the figure; False: return it
+):
+    "Rows of panels (images, masks or depth maps), titled, drawn or returned as a figure."
     rows = [list(r) for r in rows]
     n = max(len(r) for r in rows)
     fig, axs = plt.subplots(len(rows), n,
@@ -88,13 +99,19 @@ def show_grid(rows, titles=None, row_titles=None, size: float = PANEL,
         return fig
     plt.show()
 
-def show_row(images, titles=None, size: float = PANEL, depth_range: tuple = (None, None),
-             show: bool = True):
-    "Panels side by side (see `show_grid`)."
+def show_row(
+    images,  # images, masks or depth maps (see `panel`)
+    titles=None, size: float = PANEL, depth_range: tuple = (None, None), show: bool = True,
+):
+    "Panels side by side (the arguments are `show_grid`'s)."
     return show_grid([images], titles, size=size, depth_range=depth_range, show=show)
 
 # %% ../nbs/00_pictures.ipynb #7d350a2d
-def save_gif(frames, path, fps: float = 12.0) -> Path:
+def save_gif(
+    frames,  # `(3, H, W)` images in [-1, 1]
+    path,  # the GIF to write (whole or not at all)
+    fps: float = 12.0,  # frames per second
+) -> Path:
     "Write `(3, H, W)` frames in [-1, 1] as a looping GIF at `fps`."
     if len(frames) == 0:
         raise ValueError("frames: expected at least one frame, got none")

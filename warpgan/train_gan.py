@@ -29,10 +29,25 @@ from .generator import CONFIGS, FullyConnectedLayer, SynthesisLayer, TriPlaneGen
 from .world import HELDOUT_SEED, render_heads, sample_camera_angles, sample_heads
 
 # %% ../nbs/03_train_generator.ipynb #b4eda860
-def render_dataset(n_ids: int, views: int, seed: int = 0, resolution: int = 64, path=None,
-                   chunk: int = 32,
-                   progress: bool = True) -> dict:
-    "Render `n_ids` identities × `views` FFHQ-like cameras: dict of `image` uint8, `depth`, `mask`, `c`, `identity`."
+def _new_dataset(n_ids: int, views: int, seed: int, resolution: int) -> dict:
+    "An empty cache for `render_dataset`: zero tensors, its meta, no identity done."
+    N = n_ids * views
+    return {"meta": [n_ids, views, seed, resolution], "done": 0,
+            "image": torch.zeros(N, 3, resolution, resolution, dtype=torch.uint8),
+            "depth": torch.zeros(N, 1, resolution, resolution, dtype=torch.float16),
+            "mask": torch.zeros(N, 1, resolution, resolution, dtype=torch.bool),
+            "c": torch.zeros(N, 25), "identity": torch.arange(n_ids).repeat_interleave(views)}
+
+# %% ../nbs/03_train_generator.ipynb #9aa2c9f2
+def render_dataset(
+    n_ids: int,  # identities `seed` … `seed + n_ids − 1`
+    views: int,  # FFHQ-like cameras per identity
+    seed: int = 0, resolution: int = 64,
+    path=None,  # a cache file: resumed if it exists, written after every chunk
+    chunk: int = 32,  # identities rendered between writes
+    progress: bool = True,
+) -> dict:  # `image` uint8, `depth` float16 (0 off the head), `mask` bool, `c`, `identity`
+    "Render identities from FFHQ-like cameras, with a resumable cache."
     path = Path(path) if path else None
     if path and path.exists():
         data = torch.load(path)
@@ -41,12 +56,7 @@ def render_dataset(n_ids: int, views: int, seed: int = 0, resolution: int = 64, 
     else:
         data = None
     if data is None or data["meta"] != [n_ids, views, seed, resolution]:
-        N = n_ids * views
-        data = {"meta": [n_ids, views, seed, resolution], "done": 0,
-                "image": torch.zeros(N, 3, resolution, resolution, dtype=torch.uint8),
-                "depth": torch.zeros(N, 1, resolution, resolution, dtype=torch.float16),
-                "mask": torch.zeros(N, 1, resolution, resolution, dtype=torch.bool),
-                "c": torch.zeros(N, 25), "identity": torch.arange(n_ids).repeat_interleave(views)}
+        data = _new_dataset(n_ids, views, seed, resolution)
     bar = tqdm(total=n_ids, initial=data["done"], desc="rendering the world", disable=not progress)
     while data["done"] < n_ids:
         a = data["done"]
@@ -70,7 +80,8 @@ def render_dataset(n_ids: int, views: int, seed: int = 0, resolution: int = 64, 
 
 # %% ../nbs/03_train_generator.ipynb #5dc65710
 class Conv2dLayer(nn.Module):
-    "StyleGAN's convolution with equalised learning rate (N(0, 1) weights scaled by 1/√fan-in at run time), optional lrelu."
+    "StyleGAN's convolution with equalised learning rate, optional lrelu."
+    # N(0, 1) weights, scaled by 1/√fan-in at run time
     def __init__(self, cin, cout, k=3, bias=True, activation="lrelu"):
         super().__init__()
         self.weight = nn.Parameter(torch.randn(cout, cin, k, k))
@@ -78,17 +89,19 @@ class Conv2dLayer(nn.Module):
         self.gain, self.activation = 1 / math.sqrt(cin * k * k), activation
 
     def forward(self, x):
+        "The convolution (same size), then lrelu · √2 if asked."
         x = F.conv2d(x, self.weight * self.gain, self.bias, padding=self.weight.shape[-1] // 2)
         return F.leaky_relu(x, 0.2) * math.sqrt(2) if self.activation == "lrelu" else x
 
 class DiscriminatorBlock(nn.Module):
-    "ResNet block: two 3×3 convs and a 1×1 skip, both halving the resolution (average pooling), scaled by 1/√2."
+    "ResNet block: two 3×3 convs and a 1×1 skip, each path average-pooled to half size; sum / √2."
     def __init__(self, cin, cout):
         super().__init__()
         self.conv0, self.conv1 = Conv2dLayer(cin, cin), Conv2dLayer(cin, cout)
         self.skip = Conv2dLayer(cin, cout, 1, bias=False, activation="linear")
 
     def forward(self, x):
+        "`(B, cin, H, W)` → `(B, cout, H/2, W/2)`."
         y = self.skip(F.avg_pool2d(x, 2))
         x = F.avg_pool2d(self.conv1(self.conv0(x)), 2)
         return (x + y) / math.sqrt(2)
@@ -117,6 +130,7 @@ class DualDiscriminator(nn.Module):
         self.cmap_dim = cmap_dim
 
     def forward(self, image, image_raw, c):
+        "`(B,)` logits of images `(B, 3, R, R)`, raw images (any size) and cameras `(B, 25)`."
         raw = F.interpolate(image_raw, size=image.shape[-2:], mode="bilinear", align_corners=False,
                             antialias=True)
         x = self.fromrgb(torch.cat((image, raw), 1))
@@ -147,21 +161,29 @@ def blur(x, sigma):
     return F.conv2d(F.pad(x, (0, 0, r, r), mode="reflect"),
                     k.reshape(1, 1, -1, 1).repeat(C, 1, 1, 1), groups=C)
 
-def r1_penalty(logits, image, image_raw):
-    "‖∇D‖² per sample over both discriminator inputs (`image`, `image_raw` made with `requires_grad`) from D's `logits` on them."
+def r1_penalty(
+    logits,  # D's logits on the two inputs
+    image, image_raw,  # D's inputs, made with `requires_grad`
+) -> torch.Tensor:  # `(B,)`
+    "‖∇D‖² per sample, over both discriminator inputs."
     g1, g2 = torch.autograd.grad(logits.sum(), (image, image_raw), create_graph=True)
     return g1.square().sum(dim=[1, 2, 3]) + g2.square().sum(dim=[1, 2, 3])
 
 # %% ../nbs/03_train_generator.ipynb #13cba68d
-def downsample_depth(depth, mask, resolution):
-    "Average foreground depth and coverage over blocks, to the neural resolution: (depth, coverage)."
+def downsample_depth(depth, mask, resolution) -> tuple:  # (depth, coverage)
+    "Average foreground depth and coverage over blocks, to the neural resolution."
     k = depth.shape[-1] // resolution
     cover = F.avg_pool2d(mask, k)
     d = (F.avg_pool2d(torch.where(mask.bool(), depth, torch.zeros_like(depth)), k)
          / cover.clamp_min(1e-6))
     return d, cover
 
-def reconstruction_loss(out, batch, neural_res, w_depth=1.0):
+def reconstruction_loss(
+    out,  # the generator's dict
+    batch,  # `batch_from`'s dict: image, depth, mask
+    neural_res,  # the raw image's resolution
+    w_depth=1.0,  # the depth term's weight
+) -> tuple:  # (loss, its parts)
     "Stage-1 loss and its parts: image L1, raw L1, mask L1, depth L1 on fully covered pixels."
     raw_target = resize_raw(batch["image"], neural_res)
     d_target, cover = downsample_depth(batch["depth"], batch["mask"], neural_res)
@@ -182,13 +204,19 @@ def _check_finite_loss(loss, stage, step):
 
 # %% ../nbs/03_train_generator.ipynb #77a609bb
 class GeneratorWithLatents(nn.Module):
-    "The generator and the identities' latent table as one module, so that DistributedDataParallel averages both gradients."
+    "The generator and the identities' latent table as one module (DDP averages both gradients)."
     def __init__(self, G: TriPlaneGenerator, latents: torch.Tensor):
         super().__init__()
         self.G, self.latents = G, nn.Parameter(latents)
 
-    def forward(self, c, z=None, identity=None, **kwargs):
-        "Render latents `z` (or the table's rows `identity`) in cameras `c`; `G.forward`'s keywords pass through."
+    def forward(
+        self,
+        c,  # `(B, 25)` cameras
+        z=None,  # `(B, z_dim)` latents; None: the table's rows `identity`
+        identity=None,  # `(B,)` rows of the table
+        **kwargs,  # `G.forward`'s
+    ) -> dict:
+        "Render latents `z`, or the table's rows `identity`, from cameras `c`."
         return self.G(self.latents[identity] if z is None else z, c, **kwargs)
 
 D_CHANNELS = {"tiny": (32, 64, 128, 128, 128),  # discriminator widths, full resolution → 4²
@@ -197,66 +225,86 @@ D_CHANNELS = {"tiny": (32, 64, 128, 128, 128),  # discriminator widths, full res
 
 # %% ../nbs/03_train_generator.ipynb #52f557ba
 class Trainer:
-    "Training state of the miniature EG3D (both stages), checkpointable, resumable, and DDP-ready under `torchrun`."
-    def __init__(self, data: dict, config: str = "tiny", seed: int = 0, batch: int = 8,
-                 lr_g: float = 0.0025,
-                 lr_d: float = 0.002, lr_z: float = 0.01, r1_gamma: float = 1.0, r1_every: int = 4,
-                 swap_prob: float = 0.5, ema_nimg: float = 2000.0, ema_rampup: float = 0.05,
-                 blur_sigma: float = 1.0,
-                 blur_fade_nimg: float = 20000.0, recon_every: int = 0, swap_fade_nimg: float = 0.0,
-                 lazy_adam: bool = False,
-                 neural_res: int = 0, neural_res_final: int = 0, neural_res_fade_nimg: float = 0.0,
-                 device=None):
+    "Training state of the miniature EG3D (both stages): checkpointable, resumable, DDP-ready."
+    def __init__(
+        self,
+        data: dict,  # `render_dataset`'s cache, or a photo folder (the GAN stage only)
+        config: str = "tiny",  # a `CONFIGS` name
+        seed: int = 0,
+        batch: int = 8,  # images per step and process
+        lr_g: float = 0.0025, lr_d: float = 0.002, lr_z: float = 0.01,  # Adam's, for G, D, latents
+        r1_gamma: float = 1.0, r1_every: int = 4,  # R1's weight γ, applied every N GAN steps
+        swap_prob: float = 0.5,  # chance that G is conditioned on another view's camera
+        ema_nimg: float = 2000.0, ema_rampup: float = 0.05,  # EMA half-life ≤ rampup × seen
+        blur_sigma: float = 1.0, blur_fade_nimg: float = 20000.0,  # D's blur (px), to 0 over N
+        recon_every: int = 0,  # GAN stage: a reconstruction step every N steps (0: never)
+        swap_fade_nimg: float = 0.0,  # swapping fades from always to `swap_prob` over N images
+        lazy_adam: bool = False,  # StyleGAN2's lazy-regularisation correction of D's Adam
+        neural_res: int = 0,  # neural rendering resolution at first (0: the config's)
+        neural_res_final: int = 0, neural_res_fade_nimg: float = 0.0,  # and at last (0: no fade)
+        device=None,  # where G and D train (default "cpu")
+    ):
         self.data, self.batch, self.seed = data, batch, seed
         self.rank, self.world = distributed_rank()
         # the data and the random generator stay on the CPU
         self.device = torch.device(device or "cpu")
         self.hp = dict(config=config, seed=seed, batch=batch, lr_g=lr_g, lr_d=lr_d, lr_z=lr_z,
-                       r1_gamma=r1_gamma,
-                       r1_every=r1_every, swap_prob=swap_prob, ema_nimg=ema_nimg,
-                       ema_rampup=ema_rampup,
-                       blur_sigma=blur_sigma, blur_fade_nimg=blur_fade_nimg,
-                       recon_every=recon_every,
+                       r1_gamma=r1_gamma, r1_every=r1_every, swap_prob=swap_prob,
+                       ema_nimg=ema_nimg, ema_rampup=ema_rampup, blur_sigma=blur_sigma,
+                       blur_fade_nimg=blur_fade_nimg, recon_every=recon_every,
                        swap_fade_nimg=swap_fade_nimg, lazy_adam=lazy_adam, neural_res=neural_res,
                        neural_res_final=neural_res_final, neural_res_fade_nimg=neural_res_fade_nimg)
-        self.rng = torch.Generator().manual_seed(seed)
-        self.G = TriPlaneGenerator.from_config(config, seed=seed).to(self.device)
-        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
-        torch.manual_seed(seed + 1)
-        self.D = DualDiscriminator(self.G.img_resolution,
-                                   channels=D_CHANNELS[config]).to(self.device)
-        # photo folders: no identities, no stage 1
-        n_ids = int(data["identity"].max()) + 1 if "identity" in data else 0
-        latents = torch.randn(n_ids, self.G.z_dim,
-                              generator=torch.Generator().manual_seed(seed + 2))
-        self.gen = GeneratorWithLatents(self.G, latents.to(self.device))
-        self.latents = self.gen.latents.requires_grad_(n_ids > 0)
-        # under DDP the latent table sits out GAN steps: unused parameters are expected
-        self.gen_ = data_parallel(self.gen, self.device, self.world,
-                                  find_unused_parameters=n_ids > 0)
-        self.D_ = data_parallel(self.D, self.device, self.world)
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=lr_g, betas=(0.0, 0.99), eps=1e-8)
-        # StyleGAN2's lazy-regularisation correction of D's Adam
-        k = r1_every / (r1_every + 1) if lazy_adam else 1.0
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=lr_d * k, betas=(0.0, 0.99 ** k),
-                                      eps=1e-8)
-        self.opt_z = torch.optim.Adam([self.latents], lr=lr_z)
-        self.nimg = {"recon": 0, "gan": 0}
-        # the latest R1 and reconstruction parts, reported every step
-        self._last_r1, self._last_recon = 0.0, {}
-        self.step = {"recon": 0, "gan": 0}
-        self.log = []
+        self._init_networks()
+        self._init_optimisers()
+
+# %% ../nbs/03_train_generator.ipynb #01fd2ae9
+@patch
+def _init_networks(self: Trainer):
+    "The random generator, G, its EMA copy, D and the latent table, seeded from `hp`."
+    seed, config, data = self.hp["seed"], self.hp["config"], self.data
+    self.rng = torch.Generator().manual_seed(seed)
+    self.G = TriPlaneGenerator.from_config(config, seed=seed).to(self.device)
+    self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+    torch.manual_seed(seed + 1)
+    self.D = DualDiscriminator(self.G.img_resolution,
+                               channels=D_CHANNELS[config]).to(self.device)
+    # photo folders: no identities, no stage 1
+    n_ids = int(data["identity"].max()) + 1 if "identity" in data else 0
+    latents = torch.randn(n_ids, self.G.z_dim,
+                          generator=torch.Generator().manual_seed(seed + 2))
+    self.gen = GeneratorWithLatents(self.G, latents.to(self.device))
+    self.latents = self.gen.latents.requires_grad_(n_ids > 0)
+    # under DDP the latent table sits out GAN steps: unused parameters are expected
+    self.gen_ = data_parallel(self.gen, self.device, self.world,
+                              find_unused_parameters=n_ids > 0)
+    self.D_ = data_parallel(self.D, self.device, self.world)
+
+@patch
+def _init_optimisers(self: Trainer):
+    "The three Adams (G, D, latents) and the counters and log of a fresh run."
+    hp = self.hp
+    self.opt_g = torch.optim.Adam(self.G.parameters(), lr=hp["lr_g"], betas=(0.0, 0.99), eps=1e-8)
+    # StyleGAN2's lazy-regularisation correction of D's Adam
+    k = hp["r1_every"] / (hp["r1_every"] + 1) if hp["lazy_adam"] else 1.0
+    self.opt_d = torch.optim.Adam(self.D.parameters(), lr=hp["lr_d"] * k, betas=(0.0, 0.99 ** k),
+                                  eps=1e-8)
+    self.opt_z = torch.optim.Adam([self.latents], lr=hp["lr_z"])
+    self.nimg = {"recon": 0, "gan": 0}
+    # the latest R1 and reconstruction parts, reported every step
+    self._last_r1, self._last_recon = 0.0, {}
+    self.step = {"recon": 0, "gan": 0}
+    self.log = []
 
 # %% ../nbs/03_train_generator.ipynb #dbab9d40
 @patch
 def _start_step(self: Trainer):
-    "Under DDP every rank draws its own batches, a function of (seed, rank, step), so a resumed run goes on the same."
+    "Under DDP, reseed: each rank's draws are a function of (seed, rank, step), resumable."
     if self.world > 1:
         self.rng.manual_seed(step_seed(self.seed, self.rank, self.step["recon"] + self.step["gan"]))
 
 @patch
-def schedules(self: Trainer) -> dict:
-    "This GAN step's blur σ, pose-swap probability and neural rendering resolution (EG3D's fades, by images seen)."
+def schedules(self: Trainer) -> dict:  # `blur`: σ, `swap`: probability, `neural_res`
+    "This GAN step's blur, pose swap and neural resolution: EG3D's fades, by images seen."
     hp, seen = self.hp, self.nimg["gan"]
     fade = lambda nimg: min(seen / nimg, 1.0) if nimg else 1.0
     start = hp["neural_res"] or self.G.neural_rendering_resolution
@@ -268,10 +316,12 @@ def schedules(self: Trainer) -> dict:
 
 @patch
 def _rows(self: Trainer):
+    "A batch of random data rows, drawn from `rng`."
     return torch.randint(len(self.data["c"]), (self.batch,), generator=self.rng)
 
 @patch
 def _update_ema(self: Trainer):
+    "Move `G_ema` toward `G` (parameters by EMA, buffers copied)."
     # EG3D's EMA: half-life of `ema_nimg` images, ramped up as `ema_rampup` × images seen so far
     # (all ranks)
     seen = self.nimg["recon"] + self.nimg["gan"]
@@ -311,7 +361,7 @@ def recon_step(self: Trainer) -> dict:
 # %% ../nbs/03_train_generator.ipynb #b3b4d62e
 @patch
 def _discriminator_step(self: Trainer, real, fake, c_gen, nr, seen) -> float:
-    "D's step of `gan_step` (non-saturating loss on reals and the generator step's fakes, lazy R1): its loss."
+    "D's step of `gan_step`: non-saturating loss on reals and G's fakes, lazy R1; its loss."
     hp = self.hp
     # discriminator, on the same fakes (EG3D renders them again with the updated G: one G pass more
     # per step for a one-step-older fake, which costs a third of a CPU step and changes little)
@@ -370,8 +420,11 @@ def gan_step(self: Trainer) -> dict:
 
 # %% ../nbs/03_train_generator.ipynb #fd540396
 @patch
-def quality(self: Trainer, n: int = 32) -> dict:
-    "EMA samples (fixed z, ψ = 1) vs `n` fixed data images in the same cameras: pixel-std and (with masks) coverage ratios."
+def quality(
+    self: Trainer,
+    n: int = 32,  # fixed data images, and as many EMA samples (fixed z, ψ = 1) in their cameras
+) -> dict:  # `diversity`: pixel-std ratio; `coverage` (with masks): opacity ratio
+    "The EMA generator's samples against data images."
     with torch.no_grad():
         g = torch.Generator().manual_seed(12345)
         rows = torch.randperm(len(self.data["c"]), generator=g)[:n]
@@ -393,6 +446,7 @@ def state_dict(self: Trainer) -> dict:
             "opt_z": self.opt_z.state_dict(), "nimg": self.nimg, "step": self.step, "log": self.log,
             "rng": self.rng.get_state()}
 
+# %% ../nbs/03_train_generator.ipynb #8fa920e1
 @patch
 def load_state_dict(self: Trainer, s: dict):
     "Resume from `state_dict()`'s output."
@@ -415,17 +469,26 @@ def save(self: Trainer, path):
 
 # %% ../nbs/03_train_generator.ipynb #f6059f71
 def slim_checkpoint(src, dst) -> Path:
-    "A small copy of a checkpoint to commit between sessions: weights and latents in float16, no optimiser state."
+    "A small copy of a checkpoint to commit: float16 weights and latents, no optimiser state."
     s = torch.load(src, map_location="cpu", weights_only=False)
     half = lambda d: {k: (v.half() if v.is_floating_point() else v) for k, v in d.items()}
     slim = {k: s[k] for k in ("hp", "nimg", "step", "log", "rng")}
     slim.update(G=half(s["G"]), G_ema=half(s["G_ema"]), D=half(s["D"]), latents=s["latents"].half())
     return atomic_save(slim, dst)
 
-def train_generator(data: dict, stage: str, steps: int, checkpoint=None, every_s: float = 300.0,
-                    log_every: int = 10, eval_every: int = 100, progress: bool = True,
-                    **hp) -> Trainer:
-    "Run `steps` steps of `stage` ('recon' or 'gan'), resuming from and saving to `checkpoint` every `every_s` seconds."
+# %% ../nbs/03_train_generator.ipynb #b2f5ce6f
+def train_generator(
+    data: dict,  # see `Trainer`
+    stage: str,  # "recon" or "gan"
+    steps: int,  # train until the stage has this many steps
+    checkpoint=None,  # resumed from if it exists; written every `every_s` seconds and at the end
+    every_s: float = 300.0,
+    log_every: int = 10,  # steps between log entries
+    eval_every: int = 100,  # steps between `quality` entries (0: never)
+    progress: bool = True,
+    **hp,  # `Trainer`'s
+) -> Trainer:
+    "Train one stage, resumably."
     if stage not in ("recon", "gan"):
         raise ValueError(f"stage: expected 'recon' or 'gan', got {stage!r}")
     trainer = Trainer(data, **hp)
@@ -456,7 +519,7 @@ def train_generator(data: dict, stage: str, steps: int, checkpoint=None, every_s
 
 # %% ../nbs/03_train_generator.ipynb #009a102f
 def main(argv=None):
-    "Command line of the training script: `python -m warpgan.train_gan {recon,gan} --steps N ...`."
+    "The training script: `python -m warpgan.train_gan {recon,gan} --steps N ...`."
     import argparse
     p = argparse.ArgumentParser(prog="python -m warpgan.train_gan",
                                 description="Train the tiny EG3D on the tiny world.")
@@ -489,7 +552,8 @@ if __name__ == "__main__" and not IN_NOTEBOOK:
 
 # %% ../nbs/03_train_generator.ipynb #f24f8920
 def flip_upsampling_kernels(module: nn.Module) -> nn.Module:
-    "Mirror the kernels of every up-sampling `SynthesisLayer` in place (upsample-then-correlate weights → EG3D's operator)."
+    "Mirror every up-sampling `SynthesisLayer`'s kernels in place, for EG3D's operator."
+    # weights trained under upsample-then-correlate, for EG3D's transposed convolution
     with torch.no_grad():
         for m in module.modules():
             if isinstance(m, SynthesisLayer) and m.up > 1:

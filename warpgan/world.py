@@ -80,7 +80,7 @@ def _palette(u, palette):
     return _lerp(palette[i], palette[i + 1], (x - i)[:, None])
 
 def _ellipsoid_front(centre, radii, x, y, axis=2):
-    "The largest coordinate along `axis` of an ellipsoid's surface at the given other two coordinates."
+    "The largest coordinate along `axis` of an ellipsoid's surface at the other two coordinates."
     others = [a for a in range(3) if a != axis]
     s = (1 - ((x - centre[:, others[0]]) / radii[:, others[0]]) ** 2
          - ((y - centre[:, others[1]]) / radii[:, others[1]]) ** 2)
@@ -94,11 +94,10 @@ def _front_z(h, x, y):
 def _xyz(x, y, z): return torch.stack(torch.broadcast_tensors(x, y, z), dim=-1)
 
 # %% ../nbs/01_world.ipynb #d3c87702
-def _head_params(u, asymmetry: bool) -> dict:
-    "Map uniforms `(n, N_UNIFORMS)` to a head's named parameters (all tensors with a leading n)."
+def _face_geometry(u) -> dict:
+    "Skull, jaw, neck, eyes, nose, ears, lips and brows from columns 0–25 of the uniforms `u`."
     n = len(u)
     U = lambda i, lo, hi: _lerp(torch.tensor(lo), torch.tensor(hi), u[:, i])
-    sign = lambda i: torch.where(u[:, i] < 0.5, -1.0, 1.0)
     zero = torch.zeros(n)
     h = {}
     h["skull_r"] = torch.stack((U(0, 0.25, 0.29), U(1, 0.30, 0.35), U(2, 0.29, 0.33)), -1)
@@ -133,6 +132,15 @@ def _head_params(u, asymmetry: bool) -> dict:
     inner, outer = eye_x - 0.035, eye_x + 0.04
     h["brow_a"] = _xyz(inner, brow_y, _front_z(h, inner, brow_y) + 0.002)
     h["brow_b"] = _xyz(outer, brow_y - 0.008, _front_z(h, outer, brow_y - 0.008) + 0.002)
+    return h
+
+# %% ../nbs/01_world.ipynb #f73518e6
+def _hair_and_colours(u, h: dict, asymmetry: bool):
+    "Add hair (style, thickness, hairline, beard), colours and the key light to `h`, in place."
+    n = len(u)
+    U = lambda i, lo, hi: _lerp(torch.tensor(lo), torch.tensor(hi), u[:, i])
+    sign = lambda i: torch.where(u[:, i] < 0.5, -1.0, 1.0)
+    brow_y = h["brow_a"][:, 1]
     # hair: a shell around the skull above a hairline, with a style
     h["style"] = _choice(u[:, 26], STYLE_P)
     h["hair_t"] = U(27, 0.02, 0.055)
@@ -149,7 +157,14 @@ def _head_params(u, asymmetry: bool) -> dict:
     # lighting: a key light from the front and above, from one side when asymmetric
     light_x = sign(41) * U(42, 0.3, 1.0) * asymmetry
     h["light"] = F.normalize(_xyz(light_x, U(43, 0.2, 0.7), torch.ones(n)), dim=-1)
-    # asymmetric details, each present for some identities
+
+# %% ../nbs/01_world.ipynb #7ed7cbdb
+def _asymmetric_details(u, h: dict, asymmetry: bool):
+    "Add the parting, sweep, mole and earring to `h` in place, each present for some identities."
+    n = len(u)
+    U = lambda i, lo, hi: _lerp(torch.tensor(lo), torch.tensor(hi), u[:, i])
+    sign = lambda i: torch.where(u[:, i] < 0.5, -1.0, 1.0)
+    zero = torch.zeros(n)
     on = lambda i, p: (u[:, i] < p) & asymmetry
     h["part_x"] = torch.where(on(44, 0.7) & (h["style"] != 0), sign(45) * U(46, 0.04, 0.12),
                               torch.full((n,), FAR))
@@ -164,12 +179,18 @@ def _head_params(u, asymmetry: bool) -> dict:
                                FAR)
     h["metal"] = torch.where(u[:, 54:55] < 0.5, torch.tensor([0.85, 0.68, 0.25]),
                              torch.tensor([0.8, 0.8, 0.82]))
+
+def _head_params(u, asymmetry: bool) -> dict:
+    "Map uniforms `(n, N_UNIFORMS)` to a head's named parameters (tensors with a leading n)."
+    h = _face_geometry(u)
+    _hair_and_colours(u, h, asymmetry)
+    _asymmetric_details(u, h, asymmetry)
     return h
 
 # %% ../nbs/01_world.ipynb #69fc7286
 @dataclass
 class Heads:
-    "A batch of world identities: named parameter tensors with a leading batch dimension, and their seeds."
+    "A batch of world identities: named parameters with a leading batch dimension, and seeds."
     params: dict
     seeds: list
     asymmetry: bool = True
@@ -187,8 +208,12 @@ class Heads:
         "The same heads with their parameters on `device`."
         return Heads({k: v.to(device) for k, v in self.params.items()}, self.seeds, self.asymmetry)
 
-def sample_heads(n: int, seed: int = 0, asymmetry: bool = True) -> Heads:
-    "`n` identities; head k depends only on `seed + k` (seeds ≥ `HELDOUT_SEED` are held out)."
+def sample_heads(
+    n: int,  # how many identities
+    seed: int = 0,  # head k is drawn from `seed + k` alone; seeds ≥ `HELDOUT_SEED` are held out
+    asymmetry: bool = True,  # one-sided light, parting, sweep, mole and earring; False: symmetric
+) -> Heads:
+    "`n` world identities, each a function of its own seed."
     if int(n) != n or n < 1:
         raise ValueError(f"n: expected a positive number of heads, got {n}")
     if int(seed) != seed or seed < 0:
@@ -199,8 +224,12 @@ def sample_heads(n: int, seed: int = 0, asymmetry: bool = True) -> Heads:
     return Heads(_head_params(u, bool(asymmetry)), seeds, bool(asymmetry))
 
 # %% ../nbs/01_world.ipynb #23b32bf7
-def head_sdf(p, h: dict, colour: bool = False):
-    "Signed distance (and, with `colour`, albedo in [0, 1]) of heads `h` (per-point parameters) at world points `p` `(M, 3)`."
+def head_sdf(
+    p,  # `(M, 3)` world points
+    h: dict,  # head parameters, one row per point
+    colour: bool = False,  # also return the albedo, `(M, 3)` in [0, 1]
+):  # the signed distance `(M,)`, or (distance, albedo)
+    "Signed distance of heads at world points, and with `colour` their albedo."
     box = sd_box(p, torch.zeros(3, device=p.device), torch.full((3,), BOX, device=p.device))
     p = p / HEAD_SCALE      # evaluate in head units; distances scale back below
     col = lambda c: c if colour else None
@@ -272,6 +301,7 @@ def _hair_sdf(p, h):
     beard = torch.maximum(beard, h["jaw_c"][:, 2] - 0.08 - z)
     return torch.where(h["beard"], torch.minimum(d, beard), d)
 
+# %% ../nbs/01_world.ipynb #8315f6ba
 def _eye_colour(p, centre, iris):
     "Sclera, iris and pupil by the angle between the eye's forward axis (+z) and the point."
     cos = F.normalize(p - centre, dim=-1)[..., 2:3]
@@ -294,9 +324,16 @@ def _box_interval(origins, dirs):
     t0, t1 = (-BOX - origins) * inv, (BOX - origins) * inv
     return torch.minimum(t0, t1).amax(-1).clamp_min(0), torch.maximum(t0, t1).amin(-1)
 
-def sphere_trace(sdf, origins, dirs, steps: int = 160, eps: float = 1e-4, relax: float = 0.8,
-                 graze: float = 1e-3):
-    "March rays `(M, 3)` through `sdf(points, ray_index)`: (t `(M,)`, hit `(M,)` bool)."
+def sphere_trace(
+    sdf,  # `sdf(points, ray_index)` → distances
+    origins,  # `(M, 3)`
+    dirs,  # `(M, 3)` unit directions
+    steps: int = 160,  # the most steps a ray takes
+    eps: float = 1e-4,  # a ray stops (a hit) when |d| < eps
+    relax: float = 0.8,  # the step is `relax` × d
+    graze: float = 1e-3,  # after the last step, a ray within `graze` of the surface is a hit
+) -> tuple:  # along-ray t `(M,)`, hit `(M,)` bool
+    "March rays from where they enter the box through an SDF."
     t, t_far = _box_interval(origins, dirs)
     hit = torch.zeros_like(t, dtype=torch.bool)
     active = torch.nonzero(t < t_far).squeeze(1)
@@ -327,13 +364,46 @@ def _shade(p, h, albedo):
     return (albedo * (0.28 + 0.62 * lambert + 0.12 * sky)).clamp(0, 1)
 
 def _check_resolution(resolution):
+    "`resolution` as an int, or a `ValueError` unless it is an integer in [4, 2048]."
     if int(resolution) != resolution or not 4 <= resolution <= 2048:
         raise ValueError(f"resolution: expected an integer between 4 and 2048, got {resolution}")
     return int(resolution)
 
-# %% ../nbs/01_world.ipynb #a91bfcd1
-def render_heads(heads: Heads, c, resolution: int = 64, supersample: int = 2) -> dict:
-    "Exact renders of `heads` in cameras `c` `(n or 1, 25)`: `image` [-1, 1], along-ray `depth` (+inf off the head), `mask`."
+# %% ../nbs/01_world.ipynb #c8d550ac
+def _subpixel_offsets(R: int, S: int, device) -> tuple:
+    "Ray offsets `(K, 2)` from a pixel's centre, and the index of the centre ray among them."
+    # sub-pixel positions: S x S per pixel, plus the pixel centre (for depth and mask) when S is
+    # even
+    sub = (torch.arange(S, device=device) + 0.5) / S - 0.5
+    sj, si = torch.meshgrid(sub, sub, indexing="xy")
+    offsets = torch.stack((sj, si), -1).reshape(-1, 2) / R
+    if S % 2 == 0:
+        offsets = torch.cat((offsets, torch.zeros(1, 2, device=device)))
+    centre_k = S * S // 2 if S % 2 else S * S
+    return offsets, centre_k
+
+def _trace_heads(heads: Heads, origins, dirs) -> tuple:
+    "Sphere-trace rays `(n, M, 3)` of each head: t, hit and shaded colour in [0, 1], flat."
+    n, device = len(heads), dirs.device
+    head_of_ray = torch.arange(n, device=device).repeat_interleave(dirs.shape[1])
+    per_point = lambda idx: {k: v[head_of_ray[idx]] for k, v in heads.params.items()}
+    o, d = origins.reshape(-1, 3), dirs.reshape(-1, 3)
+    t, hit = sphere_trace(lambda p, idx: head_sdf(p, per_point(idx)), o, d)
+    colour = torch.full((len(t), 3), (BACKGROUND + 1) / 2, device=device)
+    idx = torch.nonzero(hit).squeeze(1)
+    if idx.numel():
+        p, h = o[idx] + t[idx, None] * d[idx], per_point(idx)
+        colour[idx] = _shade(p, h, head_sdf(p, h, colour=True)[1])
+    return t, hit, colour
+
+# %% ../nbs/01_world.ipynb #74032cae
+def render_heads(
+    heads: Heads,  # n identities
+    c,  # cameras: `(n, 25)` labels, or one for all
+    resolution: int = 64,  # output size R, in [4, 2048]
+    supersample: int = 2,  # S×S rays per pixel for the colour; depth and mask: the centre ray
+) -> dict:  # `image` (n, 3, R, R) in [-1, 1]; `depth`, `mask` (n, 1, R, R)
+    "Exact renders of `heads`: image, along-ray depth (+inf off the head) and mask."
     if not isinstance(heads, Heads):
         raise ValueError("heads: expected the Heads that sample_heads returns, got "
                          f"{type(heads).__name__}")
@@ -348,27 +418,12 @@ def render_heads(heads: Heads, c, resolution: int = 64, supersample: int = 2) ->
     heads = heads.to(device)
     cam2world, intrinsics = cam2world.expand(n, 4, 4), intrinsics.expand(n, 3, 3)
     R, S = resolution, int(supersample)
-    # sub-pixel positions: S x S per pixel, plus the pixel centre (for depth and mask) when S is
-    # even
-    sub = (torch.arange(S, device=device) + 0.5) / S - 0.5
-    sj, si = torch.meshgrid(sub, sub, indexing="xy")
-    offsets = torch.stack((sj, si), -1).reshape(-1, 2) / R
-    if S % 2 == 0:
-        offsets = torch.cat((offsets, torch.zeros(1, 2, device=device)))
-    centre_k = S * S // 2 if S % 2 else S * S
+    offsets, centre_k = _subpixel_offsets(R, S, device)
     uv = (pixel_centres(R, device)[:, None] + offsets[None]).reshape(-1, 2)           # (R*R*K, 2)
     dirs = F.normalize(lift(uv.expand(n, -1, -1), intrinsics)
                        @ cam2world[:, :3, :3].transpose(1, 2), dim=-1)
     origins = cam2world[:, None, :3, 3].expand_as(dirs)
-    head_of_ray = torch.arange(n, device=device).repeat_interleave(dirs.shape[1])
-    per_point = lambda idx: {k: v[head_of_ray[idx]] for k, v in heads.params.items()}
-    o, d = origins.reshape(-1, 3), dirs.reshape(-1, 3)
-    t, hit = sphere_trace(lambda p, idx: head_sdf(p, per_point(idx)), o, d)
-    colour = torch.full((len(t), 3), (BACKGROUND + 1) / 2, device=device)
-    idx = torch.nonzero(hit).squeeze(1)
-    if idx.numel():
-        p, h = o[idx] + t[idx, None] * d[idx], per_point(idx)
-        colour[idx] = _shade(p, h, head_sdf(p, h, colour=True)[1])
+    t, hit, colour = _trace_heads(heads, origins, dirs)
     K = len(offsets)
     colour = colour.reshape(n, R, R, K, 3)
     image = colour[..., : S * S, :].mean(3).permute(0, 3, 1, 2) * 2 - 1
@@ -379,9 +434,15 @@ def render_heads(heads: Heads, c, resolution: int = 64, supersample: int = 2) ->
             "mask": hit_c[:, None].float()}
 
 # %% ../nbs/01_world.ipynb #99cc0ce1
-def sample_camera_angles(n: int, seed: int = 0, yaw_std: float = 20.0, pitch_std: float = 8.0,
-                         wide: float = 0.15, max_yaw: float = 75.0) -> tuple:
-    "FFHQ-like (yaw, pitch) in degrees, `(n,)` each: normal yaw with a `wide` fraction uniform in ±`max_yaw`."
+def sample_camera_angles(
+    n: int,
+    seed: int = 0,
+    yaw_std: float = 20.0,  # degrees
+    pitch_std: float = 8.0,  # degrees; pitch is clipped to ±25°
+    wide: float = 0.15,  # the fraction of yaws drawn uniformly in ±`max_yaw` instead
+    max_yaw: float = 75.0,  # degrees
+) -> tuple:  # (yaw, pitch) in degrees, `(n,)` each
+    "FFHQ-like camera angles: normal yaw and pitch, and a tail of wide yaws."
     g = torch.Generator().manual_seed(int(seed))
     yaw = (torch.randn(n, generator=g) * yaw_std).clamp(-max_yaw, max_yaw)
     tail = torch.rand(n, generator=g) < wide
@@ -389,7 +450,11 @@ def sample_camera_angles(n: int, seed: int = 0, yaw_std: float = 20.0, pitch_std
     pitch = (torch.randn(n, generator=g) * pitch_std).clamp(-25.0, 25.0)
     return yaw, pitch
 
-def sample_cameras(n: int, seed: int = 0, **kwargs) -> torch.Tensor:
-    "`(n, 25)` EG3D labels with FFHQ-like yaw and pitch (see `sample_camera_angles`), deterministic by seed."
+def sample_cameras(
+    n: int,
+    seed: int = 0,
+    **kwargs,  # `sample_camera_angles`'s spreads
+) -> torch.Tensor:  # `(n, 25)` EG3D labels
+    "Cameras with FFHQ-like yaw and pitch, deterministic by seed."
     yaw, pitch = sample_camera_angles(n, seed, **kwargs)
     return camera_label(orbit_pose(yaw, pitch))
