@@ -35,11 +35,14 @@ def _check_image(image, name="image") -> torch.Tensor:
         shape = tuple(image.shape) if torch.is_tensor(image) else type(image).__name__
         raise ValueError(f"{name}: expected a square (B, 3, R, R) tensor in [-1, 1], got {shape}")
     if not image.is_floating_point() or len(image) == 0:
-        raise ValueError(f"{name}: expected a non-empty float tensor, got {len(image)} images of dtype {image.dtype}")
+        raise ValueError(f"{name}: expected a non-empty float tensor, got {len(image)} images of "
+                         f"dtype {image.dtype}")
     if not torch.isfinite(image).all():
         raise ValueError(f"{name}: contains NaN or infinite values")
-    if image.numel() and image.abs().max() > 3:                   # a GAN's output overshoots [-1, 1] (up to ~1.8 here)
-        raise ValueError(f"{name}: values reach {image.abs().max().item():.3g}; expected [-1, 1] (scale a [0, 255] image by x / 127.5 − 1)")
+    # a GAN's output overshoots [-1, 1] (up to ~1.8 here)
+    if image.numel() and image.abs().max() > 3:
+        raise ValueError(f"{name}: values reach {image.abs().max().item():.3g}; expected [-1, 1] "
+                         "(scale a [0, 255] image by x / 127.5 − 1)")
     return image.float()
 
 def resize_depth(depth: torch.Tensor, resolution: int) -> torch.Tensor:
@@ -47,7 +50,8 @@ def resize_depth(depth: torch.Tensor, resolution: int) -> torch.Tensor:
     if depth.shape[-1] == resolution:
         return depth
     fg = torch.isfinite(depth)
-    d = F.interpolate(torch.where(fg, depth, torch.zeros_like(depth)), size=resolution, mode="bilinear", align_corners=False)
+    d = F.interpolate(torch.where(fg, depth, torch.zeros_like(depth)), size=resolution,
+                      mode="bilinear", align_corners=False)
     cover = F.interpolate(fg.float(), size=resolution, mode="bilinear", align_corners=False)
     return torch.where(cover > 1 - 1e-4, d, torch.full_like(d, math.inf))
 
@@ -72,9 +76,12 @@ def lift_points(image, depth, c) -> PointCloud:
     depth = check_depth(depth, image)
     cam2world, intrinsics = split_label(prepare_label(c, len(image)))
     valid = torch.isfinite(depth).flatten(1)
-    points = unproject(torch.where(torch.isfinite(depth), depth, torch.ones_like(depth)), cam2world, intrinsics)
-    spacing = 1 / (intrinsics[:, 0, :1] * image.shape[-1])          # angle between neighbouring rays (at the centre)
-    return PointCloud(points, image.flatten(2).transpose(1, 2), valid, image.shape[-1], depth.flatten(1), spacing)
+    points = unproject(torch.where(torch.isfinite(depth), depth, torch.ones_like(depth)), cam2world,
+                       intrinsics)
+    # angle between neighbouring rays (at the centre)
+    spacing = 1 / (intrinsics[:, 0, :1] * image.shape[-1])
+    return PointCloud(points, image.flatten(2).transpose(1, 2), valid, image.shape[-1],
+                      depth.flatten(1), spacing)
 
 def to_pointclouds(cloud: PointCloud):
     "The cloud as PyTorch3D `Pointclouds` (colours as features), background points removed."
@@ -106,7 +113,8 @@ def same_surface(cloud: PointCloud, kappa: float = 12.0) -> tuple:
 def _neighbour(t: torch.Tensor, dim: int, k: int) -> torch.Tensor:
     "`t` at the neighbour `k` = ±1 steps along `dim` (zero, or False, beyond the border)."
     r, pad = t.shape[dim], torch.zeros_like(t.narrow(dim, 0, 1))
-    return torch.cat([t.narrow(dim, 1, r - 1), pad], dim) if k > 0 else torch.cat([pad, t.narrow(dim, 0, r - 1)], dim)
+    return (torch.cat([t.narrow(dim, 1, r - 1), pad], dim) if k > 0
+            else torch.cat([pad, t.narrow(dim, 0, r - 1)], dim))
 
 # %% ../nbs/05_warping.ipynb #b4982752
 def footprints(cloud: PointCloud, c_dst, resolution: int, kappa: float = 12.0) -> tuple:
@@ -116,26 +124,33 @@ def footprints(cloud: PointCloud, c_dst, resolution: int, kappa: float = 12.0) -
     P = torch.cat([pix, z[..., None]], -1).reshape(B, r, r, 3)
     C = cloud.colours.reshape(B, r, r, 3)
     hx, vy = same_surface(cloud, kappa)
-    pad = lambda t, dim, k: torch.cat([t, torch.zeros_like(t.narrow(dim, 0, 1))][::k], dim)   # link to the +k side
-    link = {(2, 1): pad(hx, 2, 1), (2, -1): pad(hx, 2, -1), (1, 1): pad(vy, 1, 1), (1, -1): pad(vy, 1, -1)}
+    # link to the +k side
+    pad = lambda t, dim, k: torch.cat([t, torch.zeros_like(t.narrow(dim, 0, 1))][::k], dim)
+    link = {(2, 1): pad(hx, 2, 1), (2, -1): pad(hx, 2, -1), (1, 1): pad(vy, 1, 1),
+            (1, -1): pad(vy, 1, -1)}
     nb = lambda t, sx, sy: _neighbour(_neighbour(t, 2, sx), 1, sy) if sy else _neighbour(t, 2, sx)
     tris, cols = [], []
     for sx, sy in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
         ox, oy = link[(2, sx)][..., None], link[(1, sy)][..., None]
         Px, Py, Pxy = nb(P, sx, 0), _neighbour(P, 1, sy), nb(P, sx, sy)
         Cx, Cy, Cxy = nb(C, sx, 0), _neighbour(C, 1, sy), nb(C, sx, sy)
-        # the step to this side's neighbour; on an edge, the opposite step mirrored; alone, a frontal cell
-        fx, fy = P.new_tensor([sx * resolution / r, 0, 0]), P.new_tensor([0, sy * resolution / r, 0])
+        # the step to this side's neighbour; on an edge, the opposite step mirrored; alone, a
+        # frontal cell
+        fx, fy = (P.new_tensor([sx * resolution / r, 0, 0]),
+                  P.new_tensor([0, sy * resolution / r, 0]))
         ex = torch.where(ox, Px - P, torch.where(link[(2, -sx)][..., None], P - nb(P, -sx, 0), fx))
-        ey = torch.where(oy, Py - P, torch.where(link[(1, -sy)][..., None], P - _neighbour(P, 1, -sy), fy))
-        quad = ox & oy & nb(link[(1, sy)], sx, 0)[..., None] & _neighbour(link[(2, sx)], 1, sy)[..., None]
+        ey = torch.where(oy, Py - P,
+                         torch.where(link[(1, -sy)][..., None], P - _neighbour(P, 1, -sy), fy))
+        quad = (ox & oy & nb(link[(1, sy)], sx, 0)[..., None]
+                & _neighbour(link[(2, sx)], 1, sy)[..., None])
         mx, my = P + ex / 2, P + ey / 2
         centre = torch.where(quad, (P + Px + Py + Pxy) / 4, P + ex / 2 + ey / 2)
         cmx, cmy = torch.where(ox, (C + Cx) / 2, C), torch.where(oy, (C + Cy) / 2, C)
         ccentre = torch.where(quad, (C + Cx + Cy + Cxy) / 4, (cmx + cmy) / 2)
         tris += [torch.stack([P, mx, centre], -2), torch.stack([P, centre, my], -2)]
         cols += [torch.stack([C, cmx, ccentre], -2), torch.stack([C, ccentre, cmy], -2)]
-    return torch.stack(tris, 3).reshape(B, r * r, 8, 3, 3), torch.stack(cols, 3).reshape(B, r * r, 8, 3, 3)
+    return (torch.stack(tris, 3).reshape(B, r * r, 8, 3, 3),
+            torch.stack(cols, 3).reshape(B, r * r, 8, 3, 3))
 
 # %% ../nbs/05_warping.ipynb #d209806d
 def _ray_cosine(c_dst, resolution: int) -> torch.Tensor:
@@ -149,29 +164,36 @@ def _cross(u, v): return u[..., 0] * v[..., 1] - u[..., 1] * v[..., 0]
 def _inside(tri, colours, b, n, q) -> tuple:
     "For candidates (image `b`, point `n`, pixel `q`): image, pixel, z-depth and colour of each triangle that holds `q`."
     T = tri[b, n]                                                     # (M, 8, 3, 3)
-    e1, e2, e3 = T[..., 1, :2] - T[..., 0, :2], T[..., 2, :2] - T[..., 0, :2], q[:, None] - T[..., 0, :2]
+    e1, e2, e3 = (T[..., 1, :2] - T[..., 0, :2], T[..., 2, :2] - T[..., 0, :2],
+                  q[:, None] - T[..., 0, :2])
     area = _cross(e1, e2)
     safe = torch.where(area.abs() > 1e-12, area, torch.ones_like(area))
     l1, l2 = _cross(e3, e2) / safe, _cross(e1, e3) / safe            # barycentric coordinates of q
     lam = torch.stack([1 - l1 - l2, l1, l2], -1)
     m, t = ((lam >= -1e-5).all(-1) & (area.abs() > 1e-12)).nonzero(as_tuple=True)
     lam = lam[m, t]
-    return b[m], q[m], (lam * T[m, t, :, 2]).sum(-1), (lam[..., None] * colours[b[m], n[m], t]).sum(-2)
+    return (b[m], q[m], (lam * T[m, t, :, 2]).sum(-1),
+            (lam[..., None] * colours[b[m], n[m], t]).sum(-2))
 
 def _rasterise(tri, colours, b, n, q, c_dst, resolution: int, chunk: int = 1 << 18) -> dict:
     "The warp's dict from candidate (image, point, pixel) triples: inside tests in chunks, then the nearest surface wins."
     B, R = len(tri), resolution
-    parts = [_inside(tri, colours, b[i:i + chunk], n[i:i + chunk], q[i:i + chunk]) for i in range(0, len(b), chunk)]
-    bb, qq, z, col = (torch.cat(x) for x in zip(*parts)) if parts else (b, q, tri.new_zeros(0), tri.new_zeros(0, 3))
+    parts = [_inside(tri, colours, b[i:i + chunk], n[i:i + chunk], q[i:i + chunk])
+             for i in range(0, len(b), chunk)]
+    bb, qq, z, col = ((torch.cat(x) for x in zip(*parts)) if parts
+                      else (b, q, tri.new_zeros(0), tri.new_zeros(0, 3)))
     key = bb * R * R + (qq[:, 1] * R + qq[:, 0]).long()
     zbuf = torch.full((B * R * R,), math.inf, device=tri.device).scatter_reduce(0, key, z, "amin")
     w = (z <= zbuf[key]).float()                                      # ties (a shared edge) average
     acc = lambda v: torch.zeros(B * R * R, *v.shape[1:], device=tri.device).index_add_(0, key, v)
     weight = acc(w).reshape(B, R, R)
     hit, norm = weight > 0, weight.clamp_min(1e-12)
-    image = torch.where(hit[:, None], acc(col * w[:, None]).reshape(B, R, R, 3).permute(0, 3, 1, 2) / norm[:, None],
+    image = torch.where(hit[:, None],
+                        acc(col * w[:, None]).reshape(B, R, R, 3).permute(0, 3, 1, 2)
+                        / norm[:, None],
                         torch.full((B, 3, R, R), BACKGROUND, device=tri.device))
-    depth = torch.where(hit, acc(z * w).reshape(B, R, R) / norm / _ray_cosine(c_dst, R), torch.full_like(weight, math.inf))
+    depth = torch.where(hit, acc(z * w).reshape(B, R, R) / norm / _ray_cosine(c_dst, R),
+                        torch.full_like(weight, math.inf))
     return {"image": image, "mask": hit[:, None].float(), "depth": depth[:, None]}
 
 # %% ../nbs/05_warping.ipynb #cd61e9b9
@@ -179,13 +201,14 @@ def _reach(tri) -> torch.Tensor:
     "How far `(B, N)` each point's footprint reaches from its projection, in target pixels."
     return (tri[..., :2] - tri[:, :, :1, :1, :2]).norm(dim=-1).flatten(2).amax(-1)
 
-def splat_torch(cloud: PointCloud, c_dst, resolution: int, kappa: float = 12.0, max_reach: int = 16) -> dict:
+def splat_torch(cloud: PointCloud, c_dst, resolution: int, kappa: float = 12.0,
+                max_reach: int = 16) -> dict:
     "Pure-torch splatting of each point's footprint, with a z-buffer (`scatter_reduce`): `image`, `mask`, along-ray `depth`."
     tri, colours = footprints(cloud, c_dst, resolution, kappa)
     centre, reach, R = tri[:, :, 0, 0, :2], _reach(tri), resolution
     ok = cloud.valid & (tri[:, :, 0, 0, 2] > 0)
     bs, ns, qs, lo = [], [], [], 0
-    for k in (1, 2, 4, 8, max_reach):                                 # one stencil per size class of footprint
+    for k in (1, 2, 4, 8, max_reach):  # one stencil per size class of footprint
         sel = ok & (reach > lo) & ((reach <= k) | (k == max_reach))
         lo = k
         if not sel.any():
@@ -193,8 +216,9 @@ def splat_torch(cloud: PointCloud, c_dst, resolution: int, kappa: float = 12.0, 
         o = torch.arange(-k, k + 1, device=centre.device, dtype=centre.dtype)
         stencil = torch.stack(torch.meshgrid(o, o, indexing="xy"), -1).reshape(-1, 2)
         b, n = sel.nonzero(as_tuple=True)
-        cand = centre[b, n].round()[:, None] + stencil                # (M, S, 2) pixel centres near each point
-        near = ((cand - centre[b, n][:, None]).norm(dim=-1) <= reach[b, n, None] + 0.5) & ((cand >= 0) & (cand <= R - 1)).all(-1)
+        cand = centre[b, n].round()[:, None] + stencil  # (M, S, 2) pixel centres near each point
+        near = (((cand - centre[b, n][:, None]).norm(dim=-1) <= reach[b, n, None] + 0.5)
+                & ((cand >= 0) & (cand <= R - 1)).all(-1))
         i, s = near.nonzero(as_tuple=True)
         bs.append(b[i]); ns.append(n[i]); qs.append(cand[i, s])
     empty = torch.zeros(0, dtype=torch.long, device=centre.device)
@@ -202,7 +226,8 @@ def splat_torch(cloud: PointCloud, c_dst, resolution: int, kappa: float = 12.0, 
     return _rasterise(tri, colours, b, n, q, c_dst, R)
 
 # %% ../nbs/05_warping.ipynb #4ffeaf4b
-def splat_pytorch3d(cloud: PointCloud, c_dst, resolution: int, kappa: float = 12.0, points_per_pixel: int = 32) -> dict:
+def splat_pytorch3d(cloud: PointCloud, c_dst, resolution: int, kappa: float = 12.0,
+                    points_per_pixel: int = 32) -> dict:
     "The same footprints, the candidates found by PyTorch3D's `PointsRasterizer` (discs as wide as each footprint reaches)."
     from pytorch3d.renderer import PointsRasterizationSettings, PointsRasterizer
     from warpgan.camera import to_pytorch3d
@@ -213,11 +238,15 @@ def splat_pytorch3d(cloud: PointCloud, c_dst, resolution: int, kappa: float = 12
     reach = _reach(tri)
     radius_ndc = torch.zeros(B, max(int(counts.max()), 1), device=tri.device)
     for i in range(B):
-        radius_ndc[i, : counts[i]] = (reach[i][cloud.valid[i]] + 0.5) * 2 / R     # one pixel is 2/R in NDC
-    settings = PointsRasterizationSettings(image_size=R, radius=radius_ndc, points_per_pixel=points_per_pixel, bin_size=0)
+        # one pixel is 2/R in NDC
+        radius_ndc[i, : counts[i]] = (reach[i][cloud.valid[i]] + 0.5) * 2 / R
+    settings = PointsRasterizationSettings(image_size=R, radius=radius_ndc,
+                                           points_per_pixel=points_per_pixel, bin_size=0)
     cam2world, intrinsics = split_label(c_dst)
-    idx = PointsRasterizer(cameras=to_pytorch3d(cam2world, intrinsics, R), raster_settings=settings)(pcl).idx
-    dense = torch.cat([v.nonzero()[:, 0] for v in cloud.valid])     # packed index → point index in its image
+    idx = PointsRasterizer(cameras=to_pytorch3d(cam2world, intrinsics, R),
+                           raster_settings=settings)(pcl).idx
+    # packed index → point index in its image
+    dense = torch.cat([v.nonzero()[:, 0] for v in cloud.valid])
     image_of = torch.arange(B, device=tri.device).repeat_interleave(counts)
     b_, y, x, _ = (idx >= 0).nonzero(as_tuple=True)
     packed = idx[b_, y, x, _]
@@ -243,24 +272,29 @@ def _view_angle(c_src, c_dst) -> torch.Tensor:
     a, b = split_label(c_src)[0][:, :3, 2], split_label(c_dst)[0][:, :3, 2]
     return torch.rad2deg(torch.arccos((a * b).sum(-1).clamp(-1, 1)))
 
-def warp_to_view(image, depth, c_src, c_dst, backend: str = None, resolution: int = None, kappa: float = 12.0) -> dict:
+def warp_to_view(image, depth, c_src, c_dst, backend: str = None, resolution: int = None,
+                 kappa: float = 12.0) -> dict:
     "Forward-warp `image` by its along-ray `depth` from cameras `c_src` to `c_dst`: `image`, visible `mask`, target `depth`."
     backend = backend or ("pytorch3d" if have_pytorch3d() else "torch")
     if backend not in ("pytorch3d", "torch"):
         raise ValueError(f"backend: expected 'pytorch3d' or 'torch', got {backend!r}")
     if backend == "pytorch3d" and not have_pytorch3d():
-        raise ValueError("backend: 'pytorch3d' is not installed here; use backend='torch' (the same splat in pure torch)")
+        raise ValueError("backend: 'pytorch3d' is not installed here; use backend='torch' (the "
+                         "same splat in pure torch)")
     if resolution is not None and (int(resolution) != resolution or not 4 <= resolution <= 4096):
         raise ValueError(f"resolution: expected an integer between 4 and 4096, got {resolution}")
     image = _check_image(image)
-    c_src, c_dst = prepare_label(c_src, len(image), "c_src"), prepare_label(c_dst, len(image), "c_dst")
+    c_src, c_dst = (prepare_label(c_src, len(image), "c_src"),
+                    prepare_label(c_dst, len(image), "c_dst"))
     cloud = lift_points(image, depth, c_src)
     if (_view_angle(c_src, c_dst) > 90).any() or (face_yaw(c_dst).abs() > 90).any():
-        warnings.warn("c_dst: a target view more than 90° from the source or from the face's front; most of what it sees is hidden")
+        warnings.warn("c_dst: a target view more than 90° from the source or from the face's "
+                      "front; most of what it sees is hidden")
     B, R = len(image), int(resolution or image.shape[-1])
     if not cloud.valid.any():                                       # nothing in front: all holes
         return {"image": torch.full((B, 3, R, R), BACKGROUND, device=image.device),
-                "mask": torch.zeros(B, 1, R, R, device=image.device), "depth": torch.full((B, 1, R, R), math.inf, device=image.device)}
+                "mask": torch.zeros(B, 1, R, R, device=image.device),
+                "depth": torch.full((B, 1, R, R), math.inf, device=image.device)}
     splat = splat_pytorch3d if backend == "pytorch3d" else splat_torch
     return splat(cloud, c_dst, R, kappa)
 
@@ -268,7 +302,8 @@ def warp_to_view(image, depth, c_src, c_dst, backend: str = None, resolution: in
 def _smooth_slope(depth: torch.Tensor) -> torch.Tensor:
     "Per pixel, |Δdepth| to the gentler neighbour along x plus along y `(B, 1, R, R)`: the surface's slope, not a depth edge's."
     def along(dim):
-        g = (depth.narrow(dim, 1, depth.shape[dim] - 1) - depth.narrow(dim, 0, depth.shape[dim] - 1)).abs()
+        g = (depth.narrow(dim, 1, depth.shape[dim] - 1)
+             - depth.narrow(dim, 0, depth.shape[dim] - 1)).abs()
         far = torch.full_like(g.narrow(dim, 0, 1), math.inf)
         return torch.fmin(torch.cat([far, g], dim), torch.cat([g, far], dim))
     return torch.nan_to_num(along(2) + along(3), nan=0.0, posinf=0.0)
@@ -276,20 +311,27 @@ def _smooth_slope(depth: torch.Tensor) -> torch.Tensor:
 def covisible(depth_dst, c_dst, depth_src, c_src, tol: float = 0.02) -> torch.Tensor:
     "Target pixels `(B, 1, R, R)` whose exact surface point (from `depth_dst`) the source sees: its nearest source pixel's depth agrees."
     if depth_dst.ndim != 4 or depth_src.ndim != 4 or len(depth_dst) != len(depth_src):
-        raise ValueError(f"depth_dst, depth_src: expected (B, 1, R, R) maps of one batch, got {tuple(depth_dst.shape)}, {tuple(depth_src.shape)}")
+        raise ValueError("depth_dst, depth_src: expected (B, 1, R, R) maps of one batch, got "
+                         f"{tuple(depth_dst.shape)}, {tuple(depth_src.shape)}")
     cam2world, intrinsics = split_label(prepare_label(c_dst, len(depth_dst), "c_dst"))
     fg = torch.isfinite(depth_dst)
-    points = unproject(torch.where(fg, depth_dst, torch.ones_like(depth_dst)), cam2world, intrinsics)
+    points = unproject(torch.where(fg, depth_dst, torch.ones_like(depth_dst)), cam2world,
+                       intrinsics)
     uv, ray, z = project(points, *split_label(prepare_label(c_src, len(depth_src), "c_src")))
-    src = torch.cat([torch.nan_to_num(depth_src, posinf=1e6), _smooth_slope(depth_src).clamp_max(1.0)], 1)
-    seen, slope = F.grid_sample(src, (uv * 2 - 1)[:, :, None], mode="nearest", padding_mode="border",
+    src = torch.cat([torch.nan_to_num(depth_src, posinf=1e6),
+                     _smooth_slope(depth_src).clamp_max(1.0)], 1)
+    seen, slope = F.grid_sample(src, (uv * 2 - 1)[:, :, None], mode="nearest",
+                                padding_mode="border",
                                 align_corners=False)[..., 0].unbind(1)
     inside = ((uv >= 0) & (uv <= 1)).all(-1) & (z > 0)
     # within half a source pixel of the nearest centre the surface moves by up to half its slope
-    return (fg.flatten(1) & inside & ((seen - ray).abs() < tol + 0.5 * slope)).reshape(depth_dst.shape).float()
+    return (fg.flatten(1) & inside
+            & ((seen - ray).abs() < tol + 0.5 * slope)).reshape(depth_dst.shape).float()
 
 # %% ../nbs/05_warping.ipynb #0bb2526a
-SEAM_SIGMA = 1.05              # px: the mean of the authors' σ ~ U(0.1, 2) (torchvision's GaussianBlur default), drawn afresh per call
+# px: the mean of the authors' σ ~ U(0.1, 2) (torchvision's GaussianBlur default), drawn afresh per
+# call
+SEAM_SIGMA = 1.05
 
 def soften_mask(mask: torch.Tensor, erode: int = 3, sigma: float = SEAM_SIGMA) -> torch.Tensor:
     "The paper's blending mask: erode the visible mask (`erode`² square), then Gaussian-blur it (σ px), kept inside the eroded mask."
@@ -297,16 +339,20 @@ def soften_mask(mask: torch.Tensor, erode: int = 3, sigma: float = SEAM_SIGMA) -
         raise ValueError(f"mask: expected a (B, 1, R, R) mask, got {tuple(mask.shape)}")
     if erode < 1 or not sigma >= 0:
         raise ValueError(f"erode, sigma: expected erode ≥ 1 and sigma ≥ 0, got {erode}, {sigma}")
-    m = kornia.morphology.erosion(mask.float(), torch.ones(erode, erode, device=mask.device)) if erode > 1 else mask.float()
+    m = (kornia.morphology.erosion(mask.float(), torch.ones(erode, erode, device=mask.device))
+         if erode > 1 else mask.float())
     if sigma == 0:
         return m
     k = 2 * math.ceil(3 * sigma) + 1
-    return kornia.filters.gaussian_blur2d(m, (k, k), (sigma, sigma)) * m     # soft inside, never past the eroded edge
+    # soft inside, never past the eroded edge
+    return kornia.filters.gaussian_blur2d(m, (k, k), (sigma, sigma)) * m
 
-def hybrid(warped: dict, gan_image: torch.Tensor, erode: int = 3, sigma: float = SEAM_SIGMA) -> torch.Tensor:
+def hybrid(warped: dict, gan_image: torch.Tensor, erode: int = 3,
+           sigma: float = SEAM_SIGMA) -> torch.Tensor:
     "The hybrid warp: the warped image where the softened visible mask is on, the GAN's novel view elsewhere."
     if gan_image.shape != warped["image"].shape:
-        raise ValueError(f"gan_image: shape {tuple(gan_image.shape)} does not match the warp's {tuple(warped['image'].shape)}")
+        raise ValueError(f"gan_image: shape {tuple(gan_image.shape)} does not match the warp's "
+                         f"{tuple(warped['image'].shape)}")
     m = soften_mask(warped["mask"], erode, sigma)
     return m * warped["image"] + (1 - m) * gan_image
 
@@ -314,7 +360,8 @@ def warp_symmetric(image, depth, c_src, c_dst, **kwargs) -> dict:
     "The mirror-symmetry warp: the flipped image and depth, seen from the mirrored source camera, warped to `c_dst`."
     image = _check_image(image)
     c_src = prepare_label(c_src, len(image), "c_src")
-    return warp_to_view(image.flip(-1), check_depth(depth, image).flip(-1), mirror_label(c_src), c_dst, **kwargs)
+    return warp_to_view(image.flip(-1), check_depth(depth, image).flip(-1), mirror_label(c_src),
+                        c_dst, **kwargs)
 
 # %% ../nbs/05_warping.ipynb #0a5e7a5a
 def coverage(mask: torch.Tensor, target_mask: torch.Tensor) -> torch.Tensor:
@@ -324,4 +371,5 @@ def coverage(mask: torch.Tensor, target_mask: torch.Tensor) -> torch.Tensor:
 # %% ../nbs/05_warping.ipynb #715f66b3
 def render_depth(out: dict, threshold: float = 0.5) -> torch.Tensor:
     "A generator render's along-ray depth with +inf (background) where its opacity `weights_sum` is below `threshold`."
-    return torch.where(out["weights_sum"] >= threshold, out["image_depth"], torch.full_like(out["image_depth"], math.inf))
+    return torch.where(out["weights_sum"] >= threshold, out["image_depth"],
+                       torch.full_like(out["image_depth"], math.inf))
