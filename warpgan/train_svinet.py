@@ -202,9 +202,11 @@ def _svinet_losses(net, D, E, G, b, cfg):
         _, feats_real = D(b["target"], return_features=True)
     parts = {"l1": l1(pred, b["target"]), "perceptual": perceptual(E, pred, b["target"]),
              "adv": g_adversarial(logits), "fm": feature_matching(feats_fake, feats_real)}
-    # the novel view has no truth, but the latent of every view is the photo's
-    if novel is not None and cfg.w_latent:
-        parts["latent"] = latent_consistency(E, novel, b["source"])
+    # every view's latent is the photo's: the predictions with a truth and the novel view alike
+    if cfg.w_latent:
+        parts["latent"] = latent_consistency(E, pred, b["source"])
+        if novel is not None:
+            parts["latent"] = parts["latent"] + latent_consistency(E, novel, b["source"])
     weights = {"l1": cfg.w_l1, "perceptual": cfg.w_perceptual, "adv": cfg.w_adv, "fm": cfg.w_fm,
                "latent": cfg.w_latent}
     return pred, novel, sum(weights[k] * v for k, v in parts.items()), parts
