@@ -345,7 +345,7 @@ def _smooth_slope(depth: torch.Tensor,
 
 def covisible(depth_dst, c_dst,  # the target's exact along-ray depth and cameras
               depth_src, c_src,  # the source's
-              tol: float = 0.02,  # relative depth tolerance, beside the surface's own slope
+              tol: float = 0.02,  # depth tolerance in world units, beside the surface's own slope
              ) -> torch.Tensor:  # (B, 1, R, R) of 0 / 1
     "Target pixels whose surface point the source sees: its nearest source pixel's depth agrees."
     if depth_dst.ndim != 4 or depth_src.ndim != 4 or len(depth_dst) != len(depth_src):
