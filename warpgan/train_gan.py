@@ -367,8 +367,8 @@ def _discriminator_step(self: Trainer, real, fake, c_gen, nr, seen) -> float:
     # per step for a one-step-older fake, which costs a third of a CPU step and changes little)
     fake = {k: fake[k].detach() for k in ("image", "image_raw")}
     lazy_r1 = self.step["gan"] % hp["r1_every"] == 0
-    # R1 differentiates with respect to the un-blurred reals and their raw copy, both leaves (as
-    # EG3D)
+    # R1 differentiates with respect to the un-blurred reals and their raw copy, both leaves (EG3D
+    # blurs its real raw image before its leaf: see Losses)
     x = real["image"].detach().requires_grad_(lazy_r1)
     x_raw = resize_raw(real["image"], nr).detach().requires_grad_(lazy_r1)
     logits_real = self.D_(*seen(x, x_raw), real["c"])
