@@ -28,7 +28,8 @@ def _ks_uniform(x, lo: float, hi: float) -> float:
     "Kolmogorov–Smirnov distance between the samples `x` and the uniform law on [lo, hi]."
     u = ((torch.as_tensor(x, dtype=torch.float64).flatten() - lo) / (hi - lo)).sort().values
     n = len(u)
-    return max((torch.arange(1, n + 1) / n - u).max().item(), (u - torch.arange(n) / n).max().item())
+    above, below = torch.arange(1, n + 1) / n - u, u - torch.arange(n) / n
+    return max(above.max().item(), below.max().item())
 
 # %% ../nbs/15_exercises.ipynb #076f2986
 def check_uniform_centres(sample_centres) -> bool:  # `sample_centres(n, rng)` → `(n, 3)`
@@ -59,6 +60,7 @@ def check_mirror(my_mirror) -> bool:  # `my_mirror(cam2world)` → `(B, 4, 4)`
     m = orbit_pose(torch.tensor([-50.0, 0.0, 35.0]), torch.tensor([10.0, -5.0, 20.0]))
     got = torch.as_tensor(my_mirror(m.clone())).float()
     if got.shape != m.shape:
-        return _verdict("mirror camera", False, f"expected {tuple(m.shape)}, got {tuple(got.shape)}")
+        return _verdict("mirror camera", False,
+                        f"expected {tuple(m.shape)}, got {tuple(got.shape)}")
     err = (got - mirror_camera(m)).abs().max().item()
     return _verdict("mirror camera", err < 1e-6, f"largest entry error {err:.3g}")
