@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['VERDICTS', 'check_uniform_centres', 'check_max_depth_ratio', 'check_mirror', 'check_lift', 'check_nearest',
-           'check_hybrid']
+           'check_hybrid', 'check_r1', 'check_feature_matching', 'check_d_loss']
 
 # %% ../nbs/15_exercises.ipynb #3488d814
 import math
@@ -13,6 +13,8 @@ import torch
 
 from .camera import camera_label, fov_to_intrinsics, lift, mirror_camera, orbit_pose
 from .camera import pixel_centres, split_label
+from .losses import d_adversarial, feature_matching, r1
+from .svinet import PatchDiscriminator
 from .warping import hybrid, lift_points
 
 # %% ../nbs/15_exercises.ipynb #de4e7522
@@ -105,3 +107,46 @@ def check_hybrid(my_hybrid) -> bool:  # `my_hybrid(warped dict, gan_image)` → 
     err = (torch.as_tensor(my_hybrid({k: v.clone() for k, v in warped.items()}, gan.clone()))
            - hybrid(warped, gan)).abs().max().item()
     return _verdict("hybrid", err < 1e-5, f"largest pixel error {err:.3g} (eroded, then blurred?)")
+
+# %% ../nbs/15_exercises.ipynb #4ff133b9
+def _scalar(v) -> float:
+    "A loss as a float, whether a tensor (with or without gradient) or a number."
+    return float(torch.as_tensor(v).detach())
+
+def _patch_batch():
+    "A seeded patch discriminator and a batch of real and fake images for the loss exercises."
+    torch.manual_seed(0)
+    D = PatchDiscriminator()
+    rng = torch.Generator().manual_seed(1)
+    real = (torch.rand(2, 3, 64, 64, generator=rng) * 2 - 1).requires_grad_(True)
+    return D, real, torch.rand(2, 3, 64, 64, generator=rng) * 2 - 1
+
+def check_r1(my_r1) -> bool:  # `my_r1(logits_real, real, gamma)` → a scalar
+    "Exercise `07_losses`.1: R1 with LaMa's (and the authors') weighting."
+    D, real, _ = _patch_batch()
+    got = _scalar(my_r1(D(real), real, 1e-3))
+    want = _scalar(r1(D(real), real, 1e-3))
+    return _verdict("R1", abs(got - want) <= 1e-6 * abs(want),
+                    f"{got:.4g} is not the recipe's value (how does it weigh γ?)")
+
+def check_feature_matching(my_fm) -> bool:  # `my_fm(feats_fake, feats_real)` → a scalar
+    "Exercise `07_losses`.2: LaMa's feature matching over a discriminator's layers."
+    D, real, fake = _patch_batch()
+    fake = fake.requires_grad_(True)
+    (_, ff), (_, fr) = D(fake, return_features=True), D(real.detach(), return_features=True)
+    got, want = my_fm(ff, fr), feature_matching(ff, fr)
+    close = abs(_scalar(got) - _scalar(want)) <= 1e-6 * abs(_scalar(want))
+    fr_grad = any(f.requires_grad for f in fr) and torch.is_tensor(got) and got.requires_grad
+    if close and fr_grad:  # no gradient may reach the real features through the loss
+        grads = torch.autograd.grad(got, fr, allow_unused=True, retain_graph=True)
+        close = all(g is None or g.abs().max() == 0 for g in grads)
+    return _verdict("feature matching", close, f"{_scalar(got):.4g} against the right "
+                                                "value's scale, or a gradient into the real side")
+
+def check_d_loss(my_d_loss) -> bool:  # `my_d_loss(logits_real, logits_fake)` → a scalar
+    "Exercise `07_losses`.3: the non-saturating logistic loss of the discriminator."
+    rng = torch.Generator().manual_seed(0)
+    lr, lf = torch.randn(2, 1, 14, 14, generator=rng), torch.randn(6, 1, 14, 14, generator=rng)
+    got, want = _scalar(my_d_loss(lr, lf)), _scalar(d_adversarial(lr, lf))
+    return _verdict("discriminator loss", abs(got - want) < 1e-6,
+                    f"{got:.4f} (real patches should push D up, fake ones down; each side a mean)")
