@@ -89,11 +89,10 @@ def check_nearest(nearest) -> bool:  # `nearest(depth (P, K), colour (P, K, 3))`
     depth = 1 + torch.rand(50, 4, generator=rng)
     depth[torch.rand(50, 4, generator=rng) < 0.4] = math.inf
     colour = torch.rand(50, 4, 3, generator=rng)
-    first = depth.argmin(1)
-    want = torch.where(torch.isfinite(depth.min(1).values)[:, None],
-                       colour[torch.arange(50), first], torch.zeros(3))
+    has = torch.isfinite(depth).any(1)
+    want = torch.where(has[:, None], colour[torch.arange(50), depth.argmin(1)], torch.zeros(3))
     got, mask = nearest(depth.clone(), colour.clone())
-    ok_mask = torch.equal(torch.as_tensor(mask).bool(), torch.isfinite(depth).any(1))
+    ok_mask = torch.equal(torch.as_tensor(mask).bool(), has)
     err = (torch.as_tensor(got).float() - want).abs().max().item()
     return _verdict("nearest surface", ok_mask and err < 1e-6,
                     f"mask {'right' if ok_mask else 'wrong'}, largest colour error {err:.3g}")
@@ -124,15 +123,15 @@ def _patch_batch():
 def check_r1(my_r1) -> bool:  # `my_r1(logits_real, real, gamma)` → a scalar
     "Exercise `07_losses`.1: R1 with LaMa's (and the authors') weighting."
     D, real, _ = _patch_batch()
-    got = _scalar(my_r1(D(real), real, 1e-3))
-    want = _scalar(r1(D(real), real, 1e-3))
+    logits = D(real)
+    want = _scalar(r1(logits, real, 1e-3))  # keeps the graph (create_graph) for the answer's turn
+    got = _scalar(my_r1(logits, real, 1e-3))
     return _verdict("R1", abs(got - want) <= 1e-6 * abs(want),
                     f"{got:.4g} is not the recipe's value (how does it weigh γ?)")
 
 def check_feature_matching(my_fm) -> bool:  # `my_fm(feats_fake, feats_real)` → a scalar
     "Exercise `07_losses`.2: LaMa's feature matching over a discriminator's layers."
     D, real, fake = _patch_batch()
-    fake = fake.requires_grad_(True)
     (_, ff), (_, fr) = D(fake, return_features=True), D(real.detach(), return_features=True)
     got, want = my_fm(ff, fr), feature_matching(ff, fr)
     close = abs(_scalar(got) - _scalar(want)) <= 1e-6 * abs(_scalar(want))
