@@ -77,9 +77,15 @@ def module_imports() -> dict:
     return graph
 
 
+# the exercise checkers compare a student's answer with one internal step of the library
+CHECKERS_MAY_IMPORT = {("exercises", "train_svinet", "_d_loss"),
+                       ("exercises", "train_svinet", "_svinet_losses"),
+                       ("exercises", "world", "_box_interval"), ("exercises", "svinet", "_latents")}
+
+
 def test_no_private_name_crosses_modules():
     crossing = [(mod, src, name) for mod, imps in module_imports().items() for _, src, names in imps
-                for name in names if name.startswith("_")]
+                for name in names if name.startswith("_") and (mod, src, name) not in CHECKERS_MAY_IMPORT]
     assert not crossing, crossing
 
 

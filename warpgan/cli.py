@@ -262,7 +262,7 @@ class _OneLineParser(argparse.ArgumentParser):
                         "needs the form --yaw=-inf")
         self.exit(2, f"{self.prog}: error: {message} (see: {self.prog} --help)\n")
 
-SEED_MAX = 2 ** 63 - 1        # torch.manual_seed takes a signed 64-bit integer
+SEED_MAX = 2 ** 63 - 1        # seeds are non-negative int64s (torch.manual_seed folds wider ones)
 
 def seed_arg(text: str) -> int:
     "`--seed`: an integer from 0 to 2⁶³ − 1."

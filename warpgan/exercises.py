@@ -4,18 +4,63 @@
 
 # %% auto #0
 __all__ = ['VERDICTS', 'check_uniform_centres', 'check_max_depth_ratio', 'check_mirror', 'check_lift', 'check_nearest',
-           'check_hybrid', 'check_r1', 'check_feature_matching', 'check_d_loss']
+           'check_hybrid', 'check_r1', 'check_feature_matching', 'check_d_loss', 'check_smooth_union',
+           'check_box_interval', 'check_sphere_trace', 'check_z_depth', 'check_triplane_sample', 'check_render_weights',
+           'check_expected_depth', 'check_modulated_conv', 'check_up_conv', 'check_ema', 'check_lazy_r1',
+           'check_minibatch_std', 'check_truncation', 'check_fourier_unit', 'check_ffc', 'check_svinet_latents',
+           'check_fusion', 'check_svinet_inputs', 'check_camera_lookup', 'check_mirror_warp', 'check_novel_view',
+           'check_orbit_angles', 'check_target_views', 'check_seed_arg', 'check_one_line_parser', 'check_atomic_write',
+           'check_synthetic_pair', 'check_reverse_pair', 'check_svinet_loss', 'check_d_step', 'check_view_regions',
+           'check_region_psnr', 'check_paired_bootstrap', 'check_orbit_consistency', 'check_error_budget',
+           'check_record_state_dict', 'check_allow_list', 'check_strict_fit', 'check_export_folder', 'check_read_image',
+           'check_open_dataset', 'check_rank_seed', 'check_total_batch', 'check_blur_std', 'check_precision_split',
+           'check_delta_regulariser', 'check_lr_ramp', 'check_silhouette_iou']
 
 # %% ../nbs/15_exercises.ipynb #3488d814
+import argparse
+import contextlib
+import dataclasses
+import functools
+import io
+import json
 import math
+import operator
+import pickle
+import tempfile
+from pathlib import Path
+from types import SimpleNamespace
 
+import numpy as np
 import torch
+import torch.nn as nn
+from PIL import Image
 
 from .camera import camera_label, fov_to_intrinsics, lift, mirror_camera, orbit_pose
 from .camera import pixel_centres, split_label
+from .camera import project, unproject
+from .cli import SEED_MAX, target_views
+from .dataset_folder import DatasetFolder
+from .eg3d_checkpoint import PersistentRecord, eg3d_style_pickle, load_eg3d_pickle
+from .eg3d_checkpoint import record_state_dict
+from .evaluate import REGIONS, orbit_consistency, paired_bootstrap, view_regions
+from .evaluate import squared_error_budget
+from .fullscale import TRAINING_PRESETS, synthesize
+from .generator import MappingNetwork, conv2d_resample, modulated_conv2d, ray_march
+from .generator import sample_from_planes, setup_filter
+from .generator import TriPlaneGenerator
+from .inversion import Encoder, image_scores
+from .inversion import delta_regulariser, lr_ramp, silhouette_iou
 from .losses import d_adversarial, feature_matching, r1
+from .pipeline import WarpGAN, camera
 from .svinet import PatchDiscriminator
+from .svinet import FFC, FourierUnit, SVINet, _latents, svinet_input
+from .train_gan import DualDiscriminator, Trainer, r1_penalty
+from .train_svinet import SVINetConfig, _d_loss, _svinet_losses, novel_cameras
+from .train_svinet import reverse_batch, synthetic_batch, synthetic_renders
 from .warping import hybrid, lift_points
+from .warping import soften_mask, warp_symmetric
+from .world import _box_interval, smooth_union
+from .world import HELDOUT_SEED, render_heads, sample_cameras, sample_heads
 
 # %% ../nbs/15_exercises.ipynb #de4e7522
 VERDICTS = {}  # the last verdict of every checker, by exercise name
@@ -149,3 +194,1139 @@ def check_d_loss(my_d_loss) -> bool:  # `my_d_loss(logits_real, logits_fake)` �
     got, want = _scalar(my_d_loss(lr, lf)), _scalar(d_adversarial(lr, lf))
     return _verdict("discriminator loss", abs(got - want) < 1e-6,
                     f"{got:.4f} (real patches should push D up, fake ones down; each side a mean)")
+
+# %% ../nbs/15_exercises.ipynb #c642bb9b
+def check_smooth_union(my_smooth_union) -> bool:  # `my_smooth_union(d1, c1, d2, c2, k)` → (d, c)
+    "Exercise `01_world`.1: the polynomial smooth minimum of two SDFs and the blend of colours."
+    rng = torch.Generator().manual_seed(0)
+    d1, d2 = torch.rand(300, generator=rng) - 0.5, torch.rand(300, generator=rng) - 0.5
+    c1, c2 = torch.rand(300, 3, generator=rng), torch.rand(300, 3, generator=rng)
+    err_d = err_c = 0.0
+    for k in (0.15, 0.03):
+        want_d, want_c = smooth_union(d1, c1, d2, c2, k)
+        got_d, got_c = my_smooth_union(d1.clone(), c1.clone(), d2.clone(), c2.clone(), k)
+        err_d = max(err_d, (torch.as_tensor(got_d).float() - want_d).abs().max().item())
+        err_c = max(err_c, (torch.as_tensor(got_c).float() - want_c).abs().max().item())
+    return _verdict("smooth union", err_d < 1e-6 and err_c < 1e-6,
+                    f"largest distance error {err_d:.3g}, colour error {err_c:.3g} (inside the "
+                    "band, is the blended distance ever below both?)")
+
+def _box_rays(n: int, rng: torch.Generator) -> tuple:
+    "Rays from a shell of radius 2–3 toward points in [-0.8, 0.8]³ (some miss), some from inside."
+    o = torch.randn(n, 3, generator=rng)
+    o = o / o.norm(dim=1, keepdim=True) * (2 + torch.rand(n, 1, generator=rng))
+    o[: n // 8] = torch.rand(n // 8, 3, generator=rng) * 0.8 - 0.4     # starting inside the box
+    target = torch.rand(n, 3, generator=rng) * 1.6 - 0.8
+    d = target - o
+    return o, d / d.norm(dim=1, keepdim=True)
+
+def check_box_interval(my_box_interval) -> bool:  # `my_box_interval(origins, dirs)` → (t_in, t_out)
+    "Exercise `01_world`.2: where rays enter and leave the tri-plane box [-BOX, BOX]³."
+    o, d = _box_rays(400, torch.Generator().manual_seed(0))
+    o[-2:] = torch.tensor([[0.1, 0.2, -3.0], [-0.2, 0.0, 3.0]])       # two along the z axis
+    d[-2:] = torch.tensor([[0.0, 0.0, 1.0], [0.0, 0.0, -1.0]])
+    enter, leave = _box_interval(o, d)
+    got_in, got_out = (torch.as_tensor(v).float() for v in my_box_interval(o.clone(), d.clone()))
+    hit, got_hit = enter < leave, got_in < got_out
+    wrong = (hit != got_hit).sum().item()
+    err = max((got_in - enter)[hit & got_hit].abs().max().item(),
+              (got_out - leave)[hit & got_hit].abs().max().item()) if (hit & got_hit).any() else 0
+    return _verdict("box interval", wrong == 0 and err < 1e-5,
+                    f"{wrong} of {len(o)} rays hit or miss wrongly; largest t error on the hits "
+                    f"{err:.3g} (rays point every way, and some start inside the box)")
+
+def _two_spheres():
+    "A scene of two spheres (centres, radii) and its SDF, the hard union."
+    centres, radii = torch.tensor([[0.0, 0.0, 0.0], [0.16, 0.14, -0.12]]), torch.tensor([0.2, 0.1])
+    return centres, radii, lambda p: ((p[:, None] - centres).norm(dim=-1) - radii).min(1).values
+
+def check_sphere_trace(my_trace) -> bool:  # `my_trace(sdf, origins, dirs)` → (t, hit)
+    "Exercise `01_world`.3: sphere-traced hit distances against the exact ray–sphere ones."
+    centres, radii, sdf = _two_spheres()
+    xy = torch.stack(torch.meshgrid(torch.linspace(-0.4, 0.4, 12), torch.linspace(-0.4, 0.4, 12),
+                                    indexing="ij"), -1).reshape(-1, 2)
+    o = torch.cat((xy, torch.full((len(xy), 1), -2.5)), 1)
+    d = torch.cat((-0.05 * xy, torch.ones(len(xy), 1)), 1)
+    d = d / d.norm(dim=1, keepdim=True)
+    oc = o[:, None] - centres                                   # (M, 2, 3)
+    b = (oc * d[:, None]).sum(-1)
+    disc = b ** 2 - (oc.square().sum(-1) - radii ** 2)
+    t_true = torch.where(disc > 0, -b - disc.clamp_min(0).sqrt(), math.inf).min(1).values
+    graze = ((oc.square().sum(-1) - b ** 2).clamp_min(0).sqrt() - radii).abs().min(1).values
+    keep = graze > 0.01                                         # no ray grazes a silhouette
+    t, hit = my_trace(sdf, o.clone(), d.clone())
+    t, hit = torch.as_tensor(t).float(), torch.as_tensor(hit).bool()
+    true_hit = torch.isfinite(t_true)
+    wrong = (hit != true_hit)[keep].sum().item()
+    both = keep & hit & true_hit
+    err = (t - t_true)[both].abs().max().item() if both.any() else math.inf
+    return _verdict("sphere trace", wrong == 0 and err < 1e-3,
+                    f"{wrong} of {int(keep.sum())} rays hit or miss wrongly; largest error in t on "
+                    f"the hits {err:.3g} (must be < 1e-3)")
+
+def check_z_depth(to_z_depth) -> bool:  # `to_z_depth(depth, c)` → `(B, 1, R, R)`
+    "Exercise `01_world`.4: a render's along-ray depth converted to z-depth."
+    R, rng = 16, torch.Generator().manual_seed(0)
+    k = torch.stack((fov_to_intrinsics(), fov_to_intrinsics(40.0)))
+    c = camera_label(orbit_pose(torch.tensor([25.0, -40.0]), torch.tensor([5.0, -10.0])), k)
+    depth = 2.2 + 0.6 * torch.rand(2, 1, R, R, generator=rng)
+    depth[:, :, :3] = math.inf                                  # background rows
+    m, kk = split_label(c)
+    finite = torch.isfinite(depth).reshape(2, -1)
+    _, _, z = project(unproject(torch.where(torch.isfinite(depth), depth, 2.5), m, kk), m, kk)
+    want = torch.where(finite, z, math.inf).reshape(2, 1, R, R)
+    got = torch.as_tensor(to_z_depth(depth.clone(), c.clone())).float()
+    if got.shape != want.shape:
+        return _verdict("z-depth", False, f"expected {tuple(want.shape)}, got {tuple(got.shape)}")
+    inf_ok = torch.equal(torch.isinf(got), torch.isinf(want))
+    err = (got - want)[torch.isfinite(want)].abs().max().item()
+    return _verdict("z-depth", inf_ok and err < 1e-5,
+                    f"largest error {err:.3g}; background {'kept' if inf_ok else 'lost'} at +inf")
+
+# %% ../nbs/15_exercises.ipynb #5fe01257
+def check_triplane_sample(my_sample) -> bool:  # `my_sample(planes, points, box_warp)` → features
+    "Exercise `02_generator`.1: bilinear features of EG3D's three planes at world points."
+    rng = torch.Generator().manual_seed(0)
+    planes = torch.randn(2, 3, 4, 8, 8, generator=rng)
+    err = torch.zeros(3)
+    for box_warp in (1.0, 0.8):     # inside the pixel centres' square: no border convention needed
+        points = (torch.rand(2, 40, 3, generator=rng) - 0.5) * box_warp * 0.85
+        want = sample_from_planes(planes, points, box_warp)
+        got = torch.as_tensor(my_sample(planes.clone(), points.clone(), box_warp)).float()
+        if got.shape != want.shape:
+            return _verdict("tri-plane sampling", False,
+                            f"expected {tuple(want.shape)}, got {tuple(got.shape)}")
+        err = torch.maximum(err, (got - want).abs().amax((0, 2, 3)))
+    bad = [str(i) for i in range(3) if err[i] > 1e-5]
+    return _verdict("tri-plane sampling", not bad,
+                    f"largest feature error {err.max():.3g}, on plane(s) {', '.join(bad)}")
+
+def _ray_samples(rng: torch.Generator) -> tuple:
+    "Density logits `(2, 5, 12, 1)` and sorted jittered depths in [2.25, 3.4] for 10 rays."
+    sigma = torch.randn(2, 5, 12, 1, generator=rng) * 3
+    depths = torch.linspace(2.25, 3.3, 12).reshape(1, 1, 12, 1) + 0.09 * torch.rand(2, 5, 12, 1,
+                                                                                     generator=rng)
+    return sigma, depths.sort(dim=2).values
+
+def check_render_weights(my_weights) -> bool:  # `my_weights(sigma_logits, depths)` → (B, M, N-1, 1)
+    "Exercise `02_generator`.2: EG3D's compositing weights from density logits and depths."
+    sigma, depths = _ray_samples(torch.Generator().manual_seed(0))
+    _, _, want = ray_march(torch.zeros(2, 5, 12, 3), sigma, depths)
+    got = torch.as_tensor(my_weights(sigma.clone(), depths.clone())).float()
+    if got.shape != want.shape:
+        return _verdict("compositing weights", False,
+                        f"expected {tuple(want.shape)}, got {tuple(got.shape)}")
+    err = (got - want).abs().max().item()
+    return _verdict("compositing weights", err < 1e-6,
+                    f"largest weight error {err:.3g}; opacity of the rays "
+                    f"{got.sum(2).min():.3f}–{got.sum(2).max():.3f}, "
+                    f"should be {want.sum(2).min():.3f}–{want.sum(2).max():.3f}")
+
+def check_expected_depth(my_depth) -> bool:  # `my_depth(weights, depths)` → (depth, opacity)
+    "Exercise `02_generator`.3: the rendered (expected) along-ray depth and the opacity."
+    sigma, depths = _ray_samples(torch.Generator().manual_seed(1))
+    sigma[1, 2] = -math.inf                                     # an empty ray: every weight 0
+    _, want, w = ray_march(torch.zeros(2, 5, 12, 3), sigma, depths)
+    got_d, got_t = (torch.as_tensor(v).float() for v in my_depth(w.clone(), depths.clone()))
+    if got_d.shape != want.shape or got_t.shape != want.shape:
+        return _verdict("expected depth", False, f"expected two {tuple(want.shape)}, got "
+                                                 f"{tuple(got_d.shape)} and {tuple(got_t.shape)}")
+    err_t = (got_t - w.sum(2)).abs().max().item()
+    full = torch.ones(2, 5, 1, dtype=torch.bool); full[1, 2] = False
+    err_d, err_empty = (got_d - want)[full].abs().max().item(), (got_d - want)[~full].abs().item()
+    return _verdict("expected depth", max(err_t, err_d, err_empty) < 1e-5,
+                    f"largest error of the opacity {err_t:.3g}, of the depth {err_d:.3g}, of "
+                    f"the empty ray's depth {err_empty:.3g}")
+
+def check_modulated_conv(my_modconv) -> bool:  # `my_modconv(x, weight, styles)` → (B, O, H, W)
+    "Exercise `02_generator`.4: StyleGAN2's modulated, demodulated 3×3 convolution of a batch."
+    rng = torch.Generator().manual_seed(0)
+    x, weight = torch.randn(3, 4, 8, 8, generator=rng), torch.randn(5, 4, 3, 3, generator=rng)
+    styles = torch.rand(3, 4, generator=rng) * 2 + 0.2
+    want = modulated_conv2d(x, weight, styles)
+    got = torch.as_tensor(my_modconv(x.clone(), weight.clone(), styles.clone())).float()
+    if got.shape != want.shape:
+        return _verdict("modulated convolution", False,
+                        f"expected {tuple(want.shape)}, got {tuple(got.shape)}")
+    err = ((got - want).abs().max() / want.abs().max()).item()
+    std = got.std((2, 3)).mean().item()
+    return _verdict("modulated convolution", err < 1e-5,
+                    f"relative error {err:.3g}; the output's spatial std {std:.3f}, should be "
+                    f"{want.std((2, 3)).mean().item():.3f}")
+
+def check_up_conv(my_up_conv) -> bool:  # `my_up_conv(x, w)` → `(B, O, 2H, 2W)`
+    "Exercise `02_generator`.5: EG3D's ×2 up-sampling 3×3 convolution, border included."
+    rng = torch.Generator().manual_seed(0)
+    x, w = torch.randn(2, 3, 6, 6, generator=rng), torch.randn(4, 3, 3, 3, generator=rng)
+    want = conv2d_resample(x, w, setup_filter(), up=2, padding=1)
+    got = torch.as_tensor(my_up_conv(x.clone(), w.clone())).float()
+    if got.shape != want.shape:
+        return _verdict("up-sampling convolution", False,
+                        f"expected {tuple(want.shape)}, got {tuple(got.shape)}")
+    diff = (got - want).abs() / want.abs().max()
+    inner, border = diff[..., 2:-2, 2:-2].max().item(), diff.max().item()
+    return _verdict("up-sampling convolution", border < 1e-5,
+                    f"relative error {inner:.3g} inside, {border:.3g} with the border")
+
+# %% ../nbs/15_exercises.ipynb #b36bfa12
+def check_ema(my_ema) -> bool:  # `my_ema(p_ema, p, batch, seen, ema_nimg, rampup)` → the new p_ema
+    "Exercise `03_train_generator`.1: one EMA step, its half-life in images, ramped up."
+    rng = torch.Generator().manual_seed(0)
+    worst = (0.0, 0)
+    for seen in (8, 400, 100_000):          # images seen after this step: ramp-up, then full
+        p_ema, p = torch.randn(50, generator=rng), torch.randn(50, generator=rng)
+        G_ema, G = nn.Module(), nn.Module()
+        G_ema.p, G.p = nn.Parameter(p_ema.clone(), False), nn.Parameter(p.clone(), False)
+        trainer = SimpleNamespace(G_ema=G_ema, G=G, batch=8, world=1,
+                                  nimg={"recon": 0, "gan": seen},
+                                  hp={"ema_nimg": 2000.0, "ema_rampup": 0.05})
+        Trainer._update_ema(trainer)
+        got = torch.as_tensor(my_ema(p_ema.clone(), p.clone(), 8, seen, 2000.0, 0.05)).float()
+        err = (got - G_ema.p).abs().max().item()
+        worst = max(worst, (err, seen))
+    return _verdict("EMA", worst[0] < 1e-5,
+                    f"largest error {worst[0]:.3g}, after {worst[1]:,} images (is `ema_nimg` a "
+                    "half-life?)")
+
+def _tiny_d_batch(B: int, seed: int = 0) -> tuple:
+    "A seeded 16² dual discriminator, B images, their raw copies at 8² and cameras."
+    torch.manual_seed(seed)
+    D = DualDiscriminator(16, channels=(8, 16, 16), cmap_dim=8)
+    rng = torch.Generator().manual_seed(seed + 1)
+    x, raw = torch.rand(B, 3, 16, 16, generator=rng) * 2 - 1, torch.rand(B, 3, 8, 8, generator=rng)
+    return D, x, raw * 2 - 1, camera_label(orbit_pose(torch.linspace(-30, 30, B), 0.0))
+
+def check_lazy_r1(my_r1_term) -> bool:  # `my_r1_term(logits, image, raw, step, gamma, r1_every)`
+    "Exercise `03_train_generator`.2: R1's term in D's loss at a GAN step, applied lazily."
+    D, x0, raw0, c = _tiny_d_batch(4)
+    bad = []
+    for step in (0, 3, 8):
+        x, raw = x0.clone().requires_grad_(True), raw0.clone().requires_grad_(True)
+        want = (step % 4 == 0) * 2.0 / 2 * 4 * r1_penalty(D(x, raw, c), x, raw).mean().item()
+        x, raw = x0.clone().requires_grad_(True), raw0.clone().requires_grad_(True)
+        got = _scalar(my_r1_term(D(x, raw, c), x, raw, step, 2.0, 4))
+        if abs(got - want) > 1e-5 * abs(want) + 1e-12:
+            bad.append(f"step {step}: {got:.4g}")
+    return _verdict("lazy R1", not bad, "; ".join(bad) + " (γ = 2, every 4 steps: is the term's "
+                                                      "average over steps the penalty's?)")
+
+def check_minibatch_std(my_mbstd) -> bool:  # `my_mbstd(h, group)` → `(B, 1, H, W)`
+    "Exercise `03_train_generator`.3: the minibatch-std channel of the dual discriminator."
+    bad = []
+    for B in (8, 6):
+        D, x, raw, c = _tiny_d_batch(B)
+        seen = {}
+        D.blocks[-1].register_forward_hook(lambda m, i, o: seen.update(h=o.detach()))
+        D.conv.register_forward_pre_hook(lambda m, i: seen.update(hs=i[0].detach()))
+        with torch.no_grad():
+            D(x, raw, c)
+        want = seen["hs"][:, -1:]
+        got = torch.as_tensor(my_mbstd(seen["h"].clone(), 4)).float()
+        if got.shape != want.shape:
+            bad.append(f"batch {B}: expected {tuple(want.shape)}, got {tuple(got.shape)}")
+        elif (got - want).abs().max() > 1e-5 * want.abs().max():
+            bad.append(f"batch {B}: largest error {(got - want).abs().max():.3g}")
+    return _verdict("minibatch std", not bad,
+                    "; ".join(bad) + " (which samples share a group, and how large is it?)")
+
+def check_truncation(my_truncate) -> bool:  # `my_truncate(ws, w_avg, psi, cutoff)` → ws
+    "Exercise `03_train_generator`.4: the truncation trick, w ← w_avg + ψ (w − w_avg)."
+    torch.manual_seed(0)
+    mp = MappingNetwork(z_dim=8, c_dim=25, w_dim=16, num_ws=6)
+    mp.w_avg.copy_(torch.randn(16))                       # as after training: away from the origin
+    z = torch.randn(3, 8, generator=torch.Generator().manual_seed(1))
+    c = camera_label(orbit_pose(torch.tensor([0.0, 20.0, -20.0]), 0.0))
+    with torch.no_grad():
+        ws = mp(z, c)
+        worst = (0.0, None)
+        for psi, cutoff in ((0.7, None), (0.5, 3), (0.0, None)):
+            got = torch.as_tensor(my_truncate(ws.clone(), mp.w_avg.clone(), psi, cutoff)).float()
+            err = (got - mp(z, c, truncation_psi=psi, truncation_cutoff=cutoff)).abs().max().item()
+            worst = max(worst, (err, (psi, cutoff)), key=lambda e: e[0])
+    return _verdict("truncation", worst[0] < 1e-5,
+                    f"largest error {worst[0]:.3g}, at ψ = {worst[1][0]}, cutoff {worst[1][1]}")
+
+# %% ../nbs/15_exercises.ipynb #234eba2a
+def _try_answer(fn, *args):
+    "Call an answer: `(result, None)`, or `(None, what it raised)`: a crash is a verdict too."
+    try:
+        return fn(*args), None
+    except Exception as e:  # any failure of the answer is reported, not raised
+        return None, f"it raised {type(e).__name__}: {(str(e).splitlines() or [''])[0]}"
+
+def _gap(got, want) -> float:
+    "The largest absolute difference of an answer from the truth; +inf if its shape differs."
+    try:
+        got = torch.as_tensor(got).double()
+    except (TypeError, ValueError, RuntimeError):
+        return math.inf
+    return (got - want.double()).abs().max().item() if got.shape == want.shape else math.inf
+
+def _mismatch(got, crash, want, tol: float):
+    "None where the answer is `want` within `tol`; else what is wrong with it, not the answer."
+    if crash:
+        return crash
+    err = _gap(got, want)
+    if err == math.inf:
+        shape = tuple(got.shape) if torch.is_tensor(got) else type(got).__name__
+        return f"got {shape}, expected shape {tuple(want.shape)}"
+    return None if err <= tol else f"largest error {err:.3g}"
+
+def check_fourier_unit(my_fourier) -> bool:  # `my_fourier(x, mix)` → (B, C', H, W)
+    "Exercise `06_svinet`.1: real FFT, a 1×1 conv on [real; imaginary] channels, inverse FFT."
+    torch.manual_seed(0)
+    fu = FourierUnit(3, 5, w_dim=8)  # a modulated mix: its bias and lrelu are not scale-free
+    bad = []
+    for H, W in ((8, 8), (8, 7)):
+        x, w = torch.randn(2, 3, H, W), torch.randn(2, 8)
+        with torch.no_grad():
+            fu.conv.bias.normal_()
+            want = fu(x, w)
+            got, crash = _try_answer(my_fourier, x.clone(), lambda f: fu.conv(f, w))
+        if wrong := _mismatch(got, crash, want, 1e-5):
+            bad.append(f"{H}×{W} input: {wrong}")
+    return _verdict("Fourier unit", not bad, "; ".join(bad) + " (which normalisation, and "
+                                             "which width does the inverse assume?)")
+
+def check_ffc(my_ffc) -> bool:  # `my_ffc(x, paths, ratio_global)` → (B, C, H, W)
+    "Exercise `06_svinet`.2: one fast Fourier convolution of x = [local; global] by its 4 paths."
+    torch.manual_seed(0)
+    bad = []
+    for C, ratio in ((10, 0.75), (16, 0.5)):
+        ffc = FFC(C, ratio).eval()
+        paths = {name: getattr(ffc, name) for name in ("l2l", "g2l", "l2g", "g2g")}
+        x = torch.randn(2, C, 8, 8)
+        with torch.no_grad():
+            want = torch.cat(ffc(x[:, :ffc.cl], x[:, ffc.cl:]), 1)
+            got, crash = _try_answer(my_ffc, x.clone(), paths, ratio)
+        if wrong := _mismatch(got, crash, want, 1e-5):
+            if wrong.startswith("largest"):
+                el, eg = _gap(got[:, :ffc.cl], want[:, :ffc.cl]), _gap(got[:, ffc.cl:],
+                                                                     want[:, ffc.cl:])
+                wrong = f"largest error {el:.3g} on the local outputs, {eg:.3g} on the global"
+            bad.append(f"{C} channels, ratio {ratio}: {wrong}")
+    return _verdict("FFC", not bad, "; ".join(bad))
+
+def check_svinet_latents(my_latents) -> bool:  # `my_latents(ws, n_blocks, sizes)` → (list, list)
+    "Exercise `06_svinet`.3: the w of each bottleneck block and the w's of each decoder block."
+    bad = []
+    for L, n, sizes in ((10, 3, [3, 3]), (14, 9, [3, 3, 3])):
+        ws = torch.arange(2 * L * 4, dtype=torch.float32).reshape(2, L, 4)
+        net = SimpleNamespace(style="inside", blocks=[None] * n,
+                              decoder=[SimpleNamespace(num_conv=k - 1, num_torgb=1) for k in sizes])
+        want_b, want_d = _latents(net, ws)
+        got, crash = _try_answer(my_latents, ws.clone(), n, list(sizes))
+        case = f"{L} w's, {n} blocks, decoder sizes {sizes}"
+        try:
+            got_b, got_d = got
+            ok_b = len(got_b) == n and all(_gap(g, t) == 0 for g, t in zip(got_b, want_b))
+            ok_d = [len(got_d) == len(sizes) and _gap(g, t) == 0 for g, t in zip(got_d, want_d)]
+        except (TypeError, ValueError):
+            bad.append(f"{case}: {crash or 'expected (bottleneck w list, decoder w list)'}")
+            continue
+        wrong = (["the bottleneck"] if not ok_b else []) + [
+            f"decoder block {i}" for i, ok in enumerate(ok_d) if not ok]
+        if wrong:
+            bad.append(f"{case}: wrong w's for " + ", ".join(wrong))
+    return _verdict("SVINet's w's", not bad, "; ".join(bad))
+
+def check_fusion(my_fuse) -> bool:  # `my_fuse(x, s, fuse)` → (B, C, h, w)
+    "Exercise `06_svinet`.4: the mirror branch's scale and shift of the main features."
+    torch.manual_seed(0)
+    fuse = SVINet(8, 16, (4, 8)).fuse
+    x, s = torch.randn(2, 8, 8, 8), torch.randn(2, 8, 8, 8)
+    bad = []
+    for built in (True, False):  # as SVINet builds it (the last conv at zero), then trained-like
+        with torch.no_grad():
+            if not built:
+                fuse[-1].weight.normal_(0, 0.1); fuse[-1].bias.normal_(0, 0.1)
+            gamma, beta = fuse(torch.cat([x, s], 1)).chunk(2, 1)
+            want = x * (1 + gamma) + beta
+            got, crash = _try_answer(my_fuse, x.clone(), s.clone(), fuse)
+        if wrong := _mismatch(got, crash, want, 1e-5):
+            bad.append(("as built, its last conv at zero" if built else "its last conv trained")
+                       + f": {wrong}")
+    return _verdict("fusion", not bad, "; ".join(bad))
+
+def check_svinet_inputs(my_inputs) -> bool:  # `my_inputs(warp, warp_sym, gan)` → (main, mirror)
+    "Exercise `06_svinet`.5: SVINet's two 7-channel inputs from the warps and the GAN's view."
+    rng = torch.Generator().manual_seed(0)
+    masks = torch.zeros(2, 2, 1, 16, 16)
+    masks[0, :, :, 2:14, 3:11] = 1; masks[1, :, :, 4:12, 6:15] = 1
+    warp, sym = ({"image": torch.rand(2, 3, 16, 16, generator=rng) * 2 - 1, "mask": m}
+                 for m in masks)
+    gan = torch.rand(2, 3, 16, 16, generator=rng) * 2 - 1
+    want = [svinet_input(hybrid(v, gan), gan, 1 - soften_mask(v["mask"])) for v in (warp, sym)]
+    got, crash = _try_answer(my_inputs, {k: t.clone() for k, t in warp.items()},
+                             {k: t.clone() for k, t in sym.items()}, gan.clone())
+    try:
+        got = list(got)
+        assert len(got) == 2
+    except (TypeError, AssertionError):
+        return _verdict("SVINet's inputs", False, crash or "expected a pair (main, mirror)")
+    bad = []
+    for name, g, t in zip(("main", "mirror"), got, want):
+        if wrong := _mismatch(g, None, t, 1e-5):
+            if wrong.startswith("largest"):
+                groups = (("image", slice(0, 3)), ("GAN", slice(3, 6)), ("mask", slice(6, 7)))
+                wrong = "wrong " + ", ".join(f"{what} channels" for what, s in groups
+                                             if _gap(g[:, s], t[:, s]) > 1e-5)
+            bad.append(f"{name}: {wrong}")
+    return _verdict("SVINet's inputs", not bad, "; ".join(bad))
+
+# %% ../nbs/15_exercises.ipynb #f24ff84e
+def check_camera_lookup(my_lookup) -> bool:  # `my_lookup(json_path, image_path)` → (1, 25)
+    "Exercise `09_pipeline`.1: an image's camera label from EG3D's `dataset.json`."
+    labels = {"a.png": camera(10.0, 0.0), "b.png": camera(-20.0, 5.0)}
+    bad = []
+    with tempfile.TemporaryDirectory() as d:
+        js = Path(d) / "dataset.json"
+        js.write_text(json.dumps({"labels": [[k, v[0].tolist()] for k, v in labels.items()]}))
+        for image, name in (("photos/b.png", "b.png"), (Path(d) / "shots" / "a.png", "a.png")):
+            got, crash = _try_answer(my_lookup, js, image)
+            if wrong := _mismatch(got, crash, labels[name], 1e-6):
+                bad.append(f"for image {str(image)!r}: {wrong}")
+        try:
+            my_lookup(js, "photos/c.png")
+            bad.append("a photo the file has no label for was given a camera")
+        except ValueError:
+            pass
+        except Exception as e:  # the pipeline's errors are ValueErrors, each one line
+            bad.append(f"a photo the file has no label for raised {type(e).__name__}, "
+                       "not ValueError")
+    return _verdict("camera lookup", not bad, "; ".join(bad))
+
+def check_mirror_warp(my_mirror_warp) -> bool:  # `my_mirror_warp(image, depth, c_src, c_dst)`
+    "Exercise `09_pipeline`.2: the mirror warp, the symmetry prior's view of `c_dst`."
+    c_src, c_dst = camera(20.0, 5.0), camera(-25.0, 0.0)
+    out = render_heads(sample_heads(1, HELDOUT_SEED), c_src, 24, supersample=1)
+    want = warp_symmetric(out["image"], out["depth"], c_src, c_dst, backend="torch")
+    got, crash = _try_answer(my_mirror_warp, out["image"].clone(), out["depth"].clone(),
+                             c_src.clone(), c_dst.clone())
+    if crash or not isinstance(got, dict) or not {"image", "mask"} <= set(got):
+        return _verdict("mirror warp", False, crash or "expected `warp_to_view`'s dict")
+    bad = [f"{k}: {wrong}" for k in ("image", "mask")
+           if (wrong := _mismatch(got[k], None, want[k], 1e-5))]
+    return _verdict("mirror warp", not bad, "; ".join(bad))
+
+@functools.cache
+def _tiny_pipeline() -> tuple:
+    "The shipped tiny WarpGAN and a held-out head it inverted (made once)."
+    wg = WarpGAN.from_pretrained()
+    heads, c = sample_heads(1, HELDOUT_SEED + 3), sample_cameras(1, HELDOUT_SEED + 3)
+    return wg, wg.invert(render_heads(heads, c)["image"], c)
+
+def check_novel_view(my_novel_view) -> bool:  # `my_novel_view(wg, src, c_new)` → (B, 3, R, R)
+    "Exercise `09_pipeline`.3: WarpGAN's novel view composed from the pipeline's pieces."
+    wg, src = _tiny_pipeline()
+    c_new = camera(35.0, 5.0)
+    want = wg.novel_view(src, c_new)["image"]
+    copy = dataclasses.replace(src, **{f: getattr(src, f).clone()
+                                       for f in ("photo", "c", "ws", "gan", "depth")})
+    with torch.no_grad():
+        got, crash = _try_answer(my_novel_view, wg, copy, c_new.clone())
+    wrong = _mismatch(got, crash, want, 1e-5)
+    return _verdict("novel view", not wrong, f"{wrong} (is every input SVINet gets one of the "
+                                             "new view?)")
+
+def check_orbit_angles(my_orbit) -> bool:  # `my_orbit(n_frames, yaw, pitch)` → (n_frames, 2)
+    "Exercise `09_pipeline`.4: each frame's (yaw, pitch) on `WarpGAN.orbit`'s loop."
+    bad = []
+    for n, yaw, pitch in ((24, 40.0, 10.0), (5, 30.0, 8.0)):
+        t = torch.arange(n, dtype=torch.float64) / n
+        want = torch.stack([yaw * torch.sin(2 * math.pi * t),
+                            pitch * torch.cos(2 * math.pi * t)], 1)
+        got, crash = _try_answer(my_orbit, n, yaw, pitch)
+        if wrong := _mismatch(got, crash, want, 1e-4):
+            bad.append(f"{n} frames, ±{yaw:g}°, ±{pitch:g}°: {wrong}")
+    return _verdict("orbit angles", not bad, "; ".join(bad) + " (does the loop close smoothly?)")
+
+# %% ../nbs/15_exercises.ipynb #7cd9b3da
+def check_target_views(my_targets) -> bool:  # `my_targets(yaws, pitches)` → [(yaw, pitch), ...]
+    "Exercise `11_cli`.1: the `--yaw` and `--pitch` lists as target views, bad values refused."
+    good = [([-30.0, 30.0], [5.0]), ([-40.0, 0.0, 40.0], None), ([10.0, 20.0], [1.0, -2.0]),
+            ([180.0], [-89.0])]
+    bad_input = [([10.0, 20.0, 30.0], [1.0, 2.0], "--pitch"), ([math.nan], None, "--yaw"),
+                 ([400.0], None, "--yaw"), ([10.0], [95.0], "--pitch"),
+                 ([20.0, -math.inf], [0.0], "--yaw")]
+    bad = []
+    for yaws, pitches in good:
+        got, crash = _try_answer(my_targets, list(yaws), pitches and list(pitches))
+        try:
+            got = [(float(y), float(p)) for y, p in got]
+        except (TypeError, ValueError):
+            got = crash or f"{got!r}"
+        if got != target_views(yaws, pitches):
+            bad.append(f"--yaw {yaws} --pitch {pitches} gave {got}")
+    for yaws, pitches, flag in bad_input:
+        try:
+            my_targets(list(yaws), pitches and list(pitches))
+            bad.append(f"--yaw {yaws} --pitch {pitches} was accepted")
+        except ValueError as e:
+            if not str(e).startswith(flag) or "\n" in str(e):
+                bad.append(f"--yaw {yaws} --pitch {pitches}: the error should be one line "
+                           f"starting with the option at fault, got {str(e)!r}")
+        except Exception as e:  # the command turns only ValueErrors into one-line errors
+            bad.append(f"--yaw {yaws} --pitch {pitches} raised {type(e).__name__}, not ValueError")
+    return _verdict("target views", not bad, "; ".join(bad[:2]))
+
+def check_seed_arg(my_seed) -> bool:  # `my_seed(text)` → int: the `type=` of `--seed`
+    "Exercise `11_cli`.2: `--seed` as an integer torch's seed takes, or an error saying which."
+    parser = argparse.ArgumentParser(prog="warpgan")
+    parser.add_argument("--seed", type=my_seed)
+    def parse(text):
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            try:
+                return parser.parse_args([f"--seed={text}"]).seed, None
+            except SystemExit:
+                return None, err.getvalue().strip().splitlines()[-1]
+            except Exception as e:  # argparse passes on all but Value/Type/ArgumentTypeErrors
+                return None, f"it raised {type(e).__name__}"
+    bad = []
+    for text in ("0", "12", str(SEED_MAX)):
+        got, err = parse(text)
+        if got != int(text) or type(got) is not int:
+            bad.append(f"--seed {text} gave {got!r}" + (f" ({err})" if err else ""))
+    for text in ("-1", str(SEED_MAX + 1), "1.5", "twelve"):
+        got, err = parse(text)
+        if err is None:
+            bad.append(f"--seed {text} was accepted (as {got!r})")
+        elif str(SEED_MAX) not in err and "2**63" not in err and "2⁶³" not in err:
+            bad.append(f"the error for --seed {text} does not say which seeds there are: {err!r}")
+    return _verdict("seed argument", not bad, "; ".join(bad[:2]))
+
+def check_one_line_parser(MyParser) -> bool:  # a subclass of `argparse.ArgumentParser`
+    "Exercise `11_cli`.3: argparse errors as one line, exit code 2, pointing at `--help`."
+    bad = []
+    for argv, culprit in ((["face.png", "--frames", "many"], "--frames"),
+                          (["face.png", "--colour", "red"], "--colour"), ([], "image")):
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                parser = MyParser(prog="warpgan")
+                parser.add_argument("image"); parser.add_argument("--frames", type=int)
+                parser.parse_args(argv)
+                code = "none: the arguments were accepted"
+            except SystemExit as e:
+                code = e.code
+            except Exception as e:  # a crash is no error message
+                code = f"none: it raised {type(e).__name__}"
+        lines = [l for l in (out.getvalue() + err.getvalue()).splitlines() if l.strip()]
+        if code != 2 or len(lines) != 1 or culprit not in lines[0] or "--help" not in lines[0]:
+            bad.append(f"{' '.join(['warpgan'] + argv)}: exit code {code}, {len(lines)} line(s)"
+                       + ("" if lines and "--help" in lines[-1] else ", no pointer to --help"))
+    return _verdict("one-line errors", not bad, "; ".join(bad))
+
+def check_atomic_write(my_write) -> bool:  # `my_write(dest, chunks)`: the file whole, or none
+    "Exercise `11_cli`.4: a file streamed to a temporary file beside it, renamed when complete."
+    bad = []
+    with tempfile.TemporaryDirectory() as d:
+        folder = Path(d); dest = folder / "grid.txt"
+        during = {}
+        def chunks(fail: bool):
+            yield "new "
+            during["dest"] = dest.read_text() if dest.exists() else None
+            during["files"] = sorted(p.name for p in folder.iterdir())
+            if fail:
+                raise KeyboardInterrupt  # Ctrl-C half-way
+            yield "file"
+        for old, fail in ((None, False), ("old", True)):
+            if old is not None:
+                dest.write_text(old)
+            try:
+                _try_answer(my_write, dest, chunks(fail))
+                if fail:
+                    bad.append("the interruption did not reach the caller")
+            except KeyboardInterrupt:
+                pass
+            want = old if fail else "new file"
+            got = dest.read_text() if dest.exists() else None
+            case = "interrupted while overwriting" if fail else "a first write"
+            if during.get("dest") != old:
+                bad.append(f"{case}: while writing, the file held {during.get('dest')!r}")
+            elif len(during.get("files", [])) != 1 + (old is not None):
+                bad.append(f"{case}: while writing, its folder held {during.get('files')}")
+            if got != want:
+                bad.append(f"{case}: the file holds {got!r} afterwards")
+            if (left := sorted(p.name for p in folder.iterdir())) != ["grid.txt"]:
+                bad.append(f"{case}: the folder holds {left} afterwards")
+            during.clear()
+    return _verdict("atomic write", not bad, "; ".join(bad[:2]))
+
+# %% ../nbs/15_exercises.ipynb #b9048be4
+@functools.cache
+def _tiny_gan() -> tuple:
+    "The shipped tiny generator and encoder (loaded once)."
+    return TriPlaneGenerator.from_pretrained("tiny"), Encoder.from_pretrained("tiny")
+
+_GROUPS = (("image", slice(0, 3)), ("GAN", slice(3, 6)), ("mask", slice(6, 7)))
+
+def _wrong_channels(got, want, tol: float) -> str:
+    "Which of a 7-channel SVINet input's groups differ (image, GAN, mask), or its shape."
+    if _gap(got, want) == math.inf:
+        return _mismatch(got, None, want, tol)
+    return "wrong " + ", ".join(f"{what} channels" for what, s in _GROUPS
+                                if _gap(got[:, s], want[:, s]) > tol)
+
+def _three(got, crash) -> tuple:
+    "An answer that should be a triple: its parts, or a reason why not."
+    try:
+        main, mirror, truth = got
+        return (main, mirror, truth), None
+    except (TypeError, ValueError):
+        return None, crash or "expected a triple (main, mirror, truth)"
+
+def check_synthetic_pair(my_pair) -> bool:  # `my_pair(G, E, z, c_src, c_dst)` → 3 tensors
+    "Exercise `08_train_svinet`.1: a synthetic pair's SVINet inputs and truth, as at test time."
+    G, E = _tiny_gan()
+    c_src, rng = sample_cameras(1, HELDOUT_SEED + 5), torch.Generator().manual_seed(3)
+    want = synthetic_batch(synthetic_renders(G, E, c_src, rng))
+    rng.manual_seed(3)                      # the same draws: the target camera, then z
+    c_dst = novel_cameras(c_src, rng)
+    z = torch.randn(1, G.z_dim, generator=rng)
+    with torch.no_grad():
+        got, crash = _try_answer(my_pair, G, E, z.clone(), c_src.clone(), c_dst.clone())
+    parts, why = _three(got, crash)
+    if why:
+        return _verdict("synthetic pair", False, why)
+    bad = []
+    for name, g, key in zip(("main", "mirror"), parts, ("main", "mirror")):
+        if _mismatch(g, None, want[key], 1e-4):
+            bad.append(f"{name}: {_wrong_channels(g, want[key], 1e-4)}")
+    if wrong := _mismatch(parts[2], None, want["target"], 1e-4):
+        bad.append(f"truth: {wrong}")
+    if bad and _gap(parts[0][:, 3:6], want["target"]) < 1e-3:
+        bad.append("the GAN render in your inputs is the truth itself: SVINet would learn to copy "
+                   "it")
+    return _verdict("synthetic pair", not bad, "; ".join(bad))
+
+def _reverse_stand_in() -> dict:
+    "`reverse_renders`' dict at 24² from world renders: 'GAN' views noisy, its novel depth at 12²."
+    heads = sample_heads(2, HELDOUT_SEED + 7)
+    c_src = camera_label(orbit_pose(torch.tensor([15.0, -30.0]), torch.tensor([5.0, 0.0])))
+    c_nov = camera_label(orbit_pose(torch.tensor([-35.0, 20.0]), torch.tensor([0.0, -8.0])))
+    src, nov = (render_heads(heads, c, 24, supersample=1) for c in (c_src, c_nov))
+    rng = torch.Generator().manual_seed(0)
+    noisy = lambda im: (im + 0.2 * torch.randn(im.shape, generator=rng)).clamp(-1, 1)
+    return {"image": src["image"], "ws": torch.zeros(2, 10, 8), "gan": noisy(src["image"]),
+            "depth": src["depth"], "gan_nov": noisy(nov["image"]),
+            "depth_nov": render_heads(heads, c_nov, 12, supersample=1)["depth"] * 1.01,
+            "c_src": c_src, "c_nov": c_nov}
+
+def check_reverse_pair(my_reverse) -> bool:  # `my_reverse(r)` → (main, mirror, truth) at the source
+    "Exercise `08_train_svinet`.2: reverse warping's inputs back at the source view, and its truth."
+    r = _reverse_stand_in()
+    want = reverse_batch(r)
+    with torch.no_grad():
+        got, crash = _try_answer(my_reverse, {k: v.clone() for k, v in r.items()})
+    parts, why = _three(got, crash)
+    if why:
+        return _verdict("reverse pair", False, why)
+    bad = [f"{name}: {_wrong_channels(g, want[name], 1e-5)}"
+           for name, g in zip(("main", "mirror"), parts) if _mismatch(g, None, want[name], 1e-5)]
+    if wrong := _mismatch(parts[2], None, want["target"], 1e-6):
+        bad.append(f"truth: {wrong}")
+    return _verdict("reverse pair", not bad, "; ".join(bad))
+
+def _loss_parts() -> tuple:
+    "A seeded 32² patch discriminator and encoder; a prediction, novel view, truth and source."
+    torch.manual_seed(0)
+    D = PatchDiscriminator((8, 16))
+    E = Encoder(num_ws=7, w_dim=8, resolution=32, channels=(8, 16, 16, 16))
+    for h in E.heads:                       # as built its heads are 0: every w+ the same
+        nn.init.normal_(h.weight, 0.0, 0.05)
+    rng = torch.Generator().manual_seed(1)
+    return (D, E, *(torch.rand(2, 3, 32, 32, generator=rng) * 2 - 1 for _ in range(4)))
+
+def check_svinet_loss(my_loss) -> bool:  # `my_loss(pred, novel, target, source, D, E, cfg)`
+    "Exercise `08_train_svinet`.3: SVINet's weighted loss, each term on the predictions it is for."
+    D, E, pred, novel, target, photo = _loss_parts()
+    terms = {"l1": "L1", "perceptual": "perceptual", "adv": "adversarial", "fm": "feature matching",
+             "latent": "latent consistency"}
+    one = {k: SVINetConfig(**{f"w_{n}": float(n == k) for n in terms}) for k in terms}
+    bad = []
+    for kind, nov, source in (("synthetic", None, photo), ("real", novel, target)):
+        b = {"main": pred, "mirror": pred, "ws": torch.zeros(2, 1, 1), "target": target,
+             "source": source, "kind": kind, "novel_main": nov, "novel_mirror": nov}
+        wrong = []
+        for what, cfg in (*one.items(), (None, SVINetConfig())):  # each term alone, then all
+            want = _scalar(_svinet_losses(lambda main, mirror, style: main, D, E, None, b, cfg)[2])
+            got, crash = _try_answer(my_loss, pred.clone(), None if nov is None else nov.clone(),
+                                     target.clone(), source.clone(), D, E, cfg)
+            try:
+                ok = abs(_scalar(got) - want) <= 1e-5 * abs(want) + 1e-9
+            except (TypeError, ValueError, RuntimeError):
+                return _verdict("SVINet's loss", False, f"{kind} batch: "
+                                                        f"{crash or 'expected a scalar loss'}")
+            if not ok:
+                wrong.append(terms[what] if what else "the total with the authors' weights")
+        if wrong:
+            named = [w for w in wrong if not w.startswith("the total")]
+            bad.append(f"{kind} batch: wrong " + ", ".join(named or wrong))
+    return _verdict("SVINet's loss", not bad, "; ".join(bad) + " (which predictions have a "
+                                               "truth, and whose latent should each match?)")
+
+def check_d_step(my_d_loss) -> bool:  # `my_d_loss(D, target, pred, novel, gamma)` → a scalar
+    "Exercise `08_train_svinet`.4: the discriminator's loss at a step: which images, R1 where."
+    D, _, pred0, novel0, target, _ = _loss_parts()
+    bad = []
+    for kind, nov0 in (("synthetic", None), ("real", novel0)):
+        # the predictions as SVINet's step leaves them: with a graph back to SVINet
+        pred = pred0.clone().requires_grad_(True)
+        nov = None if nov0 is None else nov0.clone().requires_grad_(True)
+        want = _scalar(_d_loss(D, {"target": target}, pred, nov, SimpleNamespace(r1_gamma=0.1)))
+        got, crash = _try_answer(my_d_loss, D, target.clone(), pred, nov, 0.1)
+        try:
+            err = abs(_scalar(got) - want)
+        except (TypeError, ValueError, RuntimeError):
+            bad.append(f"{kind} batch: {crash or 'expected a scalar loss'}")
+            continue
+        if err > 1e-5 * abs(want):
+            bad.append(f"{kind} batch: {_scalar(got):.5g} is not D's loss")
+        if torch.is_tensor(got) and got.requires_grad:
+            leaves = [pred] + ([] if nov is None else [nov])
+            grads = torch.autograd.grad(got, leaves, allow_unused=True)
+            if any(g is not None and g.abs().max() > 0 for g in grads):
+                bad.append(f"{kind} batch: D's loss sends a gradient into SVINet's predictions")
+    return _verdict("D step", not bad, "; ".join(bad) + " (what is real, what is fake?)")
+
+# %% ../nbs/15_exercises.ipynb #3f64b5da
+def _pixels_off(got, want) -> str:
+    "How many pixels of a 0/1 mask an answer gets wrong, or what is wrong with its shape."
+    err = _gap(got, want)
+    if err == math.inf:
+        return _mismatch(got, None, want, 0.0)
+    return (f"{int(((torch.as_tensor(got).double() - want).abs() > 1e-6).sum())} pixels wrong"
+            if err > 1e-6 else "")
+
+def check_view_regions(my_regions) -> bool:  # `my_regions(truth_dst, c_dst, truth_src, c_src)`
+    "Exercise `10_evaluation`.1: an exact view cut into co-visible, hole and background pixels."
+    heads = sample_heads(2, HELDOUT_SEED + 11)
+    c_src = camera_label(orbit_pose(torch.tensor([0.0, 25.0]), torch.tensor([0.0, 5.0])))
+    c_dst = camera_label(orbit_pose(torch.tensor([40.0, -30.0]), torch.tensor([0.0, 3.0])))
+    src, dst = (render_heads(heads, c, 24, supersample=1) for c in (c_src, c_dst))
+    want = view_regions(dst, c_dst, src, c_src)
+    got, crash = _try_answer(my_regions, {k: v.clone() for k, v in dst.items()}, c_dst.clone(),
+                             {k: v.clone() for k, v in src.items()}, c_src.clone())
+    if crash or not isinstance(got, dict) or not set(REGIONS[1:]) <= set(got):
+        return _verdict("view regions", False,
+                        crash or f"expected a dict with {', '.join(REGIONS[1:])}")
+    bad = [f"{r}: {wrong}" for r in REGIONS[1:] if (wrong := _pixels_off(got[r], want[r]))]
+    if bad and not any("expected shape" in b for b in bad):
+        total = sum(torch.as_tensor(got[r]).double() for r in REGIONS[1:])
+        if (off := int(((total - 1).abs() > 1e-6).sum())):
+            bad.append(f"the three do not tile the view: {off} pixels counted twice or never")
+    return _verdict("view regions", not bad, "; ".join(bad))
+
+def check_region_psnr(my_psnr) -> bool:  # `my_psnr(pred, truth, mask)` → (B,) dB
+    "Exercise `10_evaluation`.2: PSNR over one region's pixels ([0, 1] scale, capped at 100 dB)."
+    rng = torch.Generator().manual_seed(0)
+    truth = torch.rand(3, 3, 16, 16, generator=rng) * 1.8 - 0.9
+    pred = truth + 0.3 * torch.randn(3, 3, 16, 16, generator=rng)   # some beyond [-1, 1]
+    mask = torch.zeros(3, 1, 16, 16)
+    mask[0, :, 2:6, 3:9] = 1                                        # a small region
+    mask[1, :, :, 8:] = 1; pred[1, :, :, 8:] = truth[1, :, :, 8:]   # right half perfect
+    mask[2] = 1                                                      # the whole image
+    want = image_scores(pred, truth, mask)["psnr"]
+    got, crash = _try_answer(my_psnr, pred.clone(), truth.clone(), mask.clone())
+    if wrong := _mismatch(got, crash, want, 1e-3):
+        if wrong.startswith("largest"):
+            g = torch.as_tensor(got).double()
+            wrong = "; ".join(f"{what}: {g[i].item():.2f} dB" for i, what in enumerate(
+                ("a 24-pixel region", "a perfect half", "the whole image"))
+                if abs(g[i].item() - want[i].item()) > 1e-3)
+        return _verdict("region PSNR", False, wrong)
+    return _verdict("region PSNR", True)
+
+def check_paired_bootstrap(my_bootstrap) -> bool:  # `my_bootstrap(a, b, n_boot, seed)` → 3 floats
+    "Exercise `10_evaluation`.3: the mean of a − b over paired heads and its bootstrap interval."
+    rng = torch.Generator().manual_seed(0)
+    hard = torch.randn(30, generator=rng) * 3 + 20        # how hard each head is, for both methods
+    a = (hard[:20] + 0.4 + 0.3 * torch.randn(20, generator=rng)).tolist()
+    b = (hard + 0.3 * torch.randn(30, generator=rng)).tolist()      # b ran on more heads
+    bad = []
+    for name, x, y, n_boot, seed in (("20 heads against 30", a, b, 500, 3),
+                                     ("1.5 dB better on every head", [v + 1.5 for v in b[:12]],
+                                      b[:12], 200, 0)):
+        w = paired_bootstrap(x, y, n_boot, seed)
+        got, crash = _try_answer(my_bootstrap, list(x), list(y), n_boot, seed)
+        if wrong := _mismatch(got, crash, torch.tensor([w["mean"], w["lo"], w["hi"]]), 1e-9):
+            if wrong.startswith("largest"):
+                m, lo, hi = torch.as_tensor(got).double().tolist()
+                wrong = f"mean {m:+.3f}, interval [{lo:+.3f}, {hi:+.3f}]"
+            bad.append(f"{name}: {wrong}")
+    return _verdict("paired bootstrap", not bad, "; ".join(bad) + " (which heads does each "
+                                                 "resample hold, for a and for b?)")
+
+def check_orbit_consistency(my_orbit) -> bool:  # `my_orbit(frames, exact)` → (B,) dB
+    "Exercise `10_evaluation`.4: PSNR of an orbit's frame-to-frame change against the exact one's."
+    rng = torch.Generator().manual_seed(0)
+    exact = torch.rand(2, 5, 3, 8, 8, generator=rng) * 1.6 - 0.8
+    bad = []
+    for name, frames in (("a noisy orbit", exact + 0.3 * torch.randn(exact.shape, generator=rng)),
+                         ("the orbit 0.2 brighter", exact + 0.2),
+                         ("an orbit frozen on its first frame", exact[:, :1].expand_as(exact))):
+        want = torch.tensor(orbit_consistency(frames, exact))
+        got, crash = _try_answer(my_orbit, frames.clone(), exact.clone())
+        if wrong := _mismatch(got, crash, want, 1e-3):
+            if wrong.startswith("largest"):
+                dbs = torch.as_tensor(got).tolist()
+                wrong = "got " + ", ".join(f"{v:.2f}" for v in dbs) + " dB"
+            bad.append(f"{name}: {wrong}")
+    return _verdict("orbit consistency", not bad, "; ".join(bad))
+
+def check_error_budget(my_budget) -> bool:  # `my_budget(pred, truth, regions)` → {region: (B,)}
+    "Exercise `10_evaluation`.5: each region's share of the whole image's mean squared error."
+    rng = torch.Generator().manual_seed(0)
+    truth = torch.rand(2, 3, 16, 16, generator=rng) * 1.8 - 0.9
+    pred = truth + 0.3 * torch.randn(2, 3, 16, 16, generator=rng)   # some beyond [-1, 1]
+    yy, xx = torch.meshgrid(torch.arange(16.0), torch.arange(16.0), indexing="ij")
+    head = (((yy - 8) ** 2 + (xx - 7.5) ** 2) < 36).float().expand(2, 1, 16, 16)
+    seen = head * (xx < torch.tensor([6.0, 10.0]).reshape(2, 1, 1, 1))
+    regions = {"all": torch.ones_like(head), "covisible": seen, "holes": head - seen,
+               "background": 1 - head}
+    want = squared_error_budget(pred, truth, regions)
+    got, crash = _try_answer(my_budget, pred.clone(), truth.clone(),
+                             {k: v.clone() for k, v in regions.items()})
+    if crash or not isinstance(got, dict) or not set(REGIONS[1:]) <= set(got):
+        return _verdict("error budget", False,
+                        crash or f"expected a dict with {', '.join(REGIONS[1:])}")
+    bad = [f"{r}: {wrong}" for r in REGIONS[1:]
+           if (wrong := _mismatch(got[r], None, want[r], 1e-7))]
+    if bad and not any("expected shape" in b for b in bad):
+        whole = sum(want.values())
+        if _gap(sum(torch.as_tensor(got[r]).double() for r in REGIONS[1:]), whole) > 1e-7:
+            bad.append("the shares do not add up to the whole image's mean squared error")
+    return _verdict("error budget", not bad, "; ".join(bad))
+
+# %% ../nbs/15_exercises.ipynb #024df0fd
+class _SmallNet(nn.Module):
+    "What a state-dict walk must get right: buffers, a None bias, nesting, a scratch buffer."
+    def __init__(self):
+        super().__init__()
+        self.mapping = nn.Linear(3, 4)
+        self.block = nn.Sequential(nn.Conv2d(2, 2, 1, bias=False), nn.BatchNorm2d(2))
+        self.register_buffer("w_avg", torch.zeros(4))
+        self.register_buffer("scratch", torch.zeros(2), persistent=False)  # not in `state_dict()`
+        self.rendering_kwargs = {"ray_start": 2.25}
+
+def _small_net() -> nn.Module:
+    "A `_SmallNet` with seeded weights and buffers (BatchNorm's statistics not at their defaults)."
+    rng = torch.Generator().manual_seed(0)
+    net = _SmallNet()
+    with torch.no_grad():
+        for t in net.state_dict(keep_vars=True).values():
+            if t.is_floating_point():
+                t.copy_(torch.randn(t.shape, generator=rng).abs())
+            else:
+                t.fill_(7)
+    return net
+
+def _small_pickle() -> tuple:
+    "The small network and its EG3D-style pickle (`torch_utils.persistence`'s format)."
+    net = _small_net()
+    return net, eg3d_style_pickle({"G_ema": net, "training_set_kwargs": {"resolution": 16}})
+
+def _same_state(got, want: dict) -> list:
+    "What differs between a state dict and the right one (names, order, values); [] when equal."
+    if not isinstance(got, dict):
+        return [f"expected a dict of tensors, got {type(got).__name__}"]
+    missing, extra = [k for k in want if k not in got], [k for k in got if k not in want]
+    wrong = [k for k in want if k in got and _gap(got[k], want[k]) != 0]
+    bad = ([f"{len(missing)} of {len(want)} names missing (e.g. {missing[0]})"] if missing else [])
+    bad += [f"{len(extra)} name(s) `state_dict()` does not have (e.g. {extra[0]})"] if extra else []
+    bad += [f"{len(wrong)} entries hold other values (e.g. {wrong[0]})"] if wrong else []
+    if not bad and list(got) != list(want):
+        bad.append("the names come in another order than `state_dict()` gives them")
+    return bad
+
+def check_record_state_dict(my_state_dict) -> bool:  # `my_state_dict(record)` → {name: tensor}
+    "Exercise `12_eg3d_checkpoints`.1: a safely unpickled network's state dict, walked by hand."
+    net, blob = _small_pickle()
+    with tempfile.TemporaryDirectory() as d:
+        (Path(d) / "net.pkl").write_bytes(blob)
+        record = load_eg3d_pickle(Path(d) / "net.pkl")["G_ema"]
+    got, crash = _try_answer(my_state_dict, record)
+    bad = [crash] if crash else _same_state(got, net.state_dict())
+    return _verdict("state dict walk", not bad, "; ".join(bad))
+
+_HOSTILE = (("posix", "system"), ("os", "system"), ("builtins", "eval"), ("builtins", "getattr"),
+            ("builtins", "__import__"), ("subprocess", "Popen"), ("shutil", "rmtree"),
+            ("torch.hub", "load"))  # `pickle.dumps(os.system)` names posix.system on Linux
+
+def check_allow_list(my_find_class) -> bool:  # `my_find_class(module, name)` → object, or raises
+    "Exercise `12_eg3d_checkpoints`.2: an unpickler that resolves only what EG3D's pickles need."
+    net, blob = _small_pickle()
+    class Unpickler(pickle.Unpickler):
+        def find_class(self, module, name): return my_find_class(module, name)
+    bad = []
+    data, crash = _try_answer(lambda: Unpickler(io.BytesIO(blob)).load())
+    if crash:
+        bad.append(f"an EG3D-style pickle did not load ({crash})")
+    elif not isinstance(data, dict) or not isinstance(data.get("G_ema"), PersistentRecord):
+        bad.append("an EG3D-style pickle loaded, but its G_ema is no `PersistentRecord`")
+    elif wrong := _same_state(record_state_dict(data["G_ema"]), net.state_dict()):
+        bad.append(f"an EG3D-style pickle loaded with other weights ({wrong[0]})")
+    for module, name in _HOSTILE:  # asked directly: nothing resolved here is ever called
+        try:
+            my_find_class(module, name)
+            bad.append(f"{module}.{name} was resolved: a pickle could call it")
+        except pickle.UnpicklingError:
+            pass
+        except Exception as e:  # a refusal is an UnpicklingError, as pickle's own are
+            bad.append(f"{module}.{name} raised {type(e).__name__}, not pickle.UnpicklingError")
+    return _verdict("allow-list", not bad, "; ".join(bad[:3]))
+
+def _fit_truth(sd: dict, ours: dict) -> tuple:
+    "Names missing from `sd`, unexpected in it, and in both with other shapes: sorted lists."
+    both = set(sd) & set(ours)
+    return (sorted(set(ours) - set(sd)), sorted(set(sd) - set(ours)),
+            sorted(k for k in both if tuple(sd[k].shape) != tuple(ours[k].shape)))
+
+def check_strict_fit(my_fit) -> bool:  # `my_fit(sd, model)` → (missing, unexpected, mis-shaped)
+    "Exercise `12_eg3d_checkpoints`.3: what a strict load of a checkpoint into a model would find."
+    net = _small_net()
+    fits = {k: v.clone() for k, v in net.state_dict().items()}
+    off = dict(fits, **{"mapping.weight": fits["mapping.weight"].t().clone(),
+                        "block.1.mean": fits["block.1.running_mean"]})
+    del off["w_avg"], off["block.1.running_mean"]
+    bad = []
+    for case, sd in (("a checkpoint that fits", fits),
+                     ("one with a buffer dropped, one renamed and a weight transposed", off)):
+        got, crash = _try_answer(my_fit, dict(sd), net)
+        if crash:
+            bad.append(f"for {case}: {crash}")
+            continue
+        try:
+            got = [sorted(map(str, g)) for g in got]
+        except TypeError:
+            got = None
+        if got is None or len(got) != 3:
+            bad.append(f"for {case}: expected three lists of names")
+            continue
+        want = _fit_truth(sd, net.state_dict())
+        wrong = [kind for kind, g, w in zip(("missing", "unexpected", "mis-shaped"), got, want)
+                 if g != w]
+        if wrong:
+            bad.append(f"for {case}: the {', '.join(wrong)} names are not what a strict load "
+                       "finds")
+    return _verdict("strict fit", not bad, "; ".join(bad))
+
+# %% ../nbs/15_exercises.ipynb #14285d61
+def _small_images(n: int, side: int = 16, seed: int = 0) -> torch.Tensor:
+    "`n` random uint8 images `(n, 3, side, side)`."
+    return torch.randint(0, 256, (n, 3, side, side), generator=torch.Generator().manual_seed(seed),
+                         dtype=torch.uint8)
+
+def _small_labels(n: int) -> torch.Tensor:
+    "`n` camera labels `(n, 25)` on an arc of yaws and pitches."
+    return camera_label(orbit_pose(torch.linspace(-30.0, 30.0, n), torch.linspace(-5.0, 10.0, n)))
+
+def _write_set(root: Path, images: dict) -> Path:
+    "A data-set folder: each `{name: PIL image or bytes}` written, all of them labelled."
+    labels = _small_labels(len(images))
+    for name, im in images.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(im, bytes):
+            (root / name).write_bytes(im)
+        elif im is not None:                                             # None: labelled, absent
+            im.save(root / name)
+    (root / "dataset.json").write_text(json.dumps(
+        {"labels": [[name, c.tolist()] for name, c in zip(images, labels)]}))
+    return root
+
+def check_export_folder(my_export) -> bool:  # `my_export(images, c, root)` writes an EG3D folder
+    "Exercise `13_dataset_folders`.1: uint8 images and labels written as EG3D's data-set layout."
+    images, c = _small_images(3), _small_labels(3)
+    with tempfile.TemporaryDirectory() as d:
+        root = Path(d) / "set"
+        _, crash = _try_answer(my_export, images.clone(), c.clone(), root)
+        ds, failed = (None, None) if crash else _try_answer(DatasetFolder, root)
+        if crash or failed:
+            return _verdict("export folder", False,
+                            crash or f"`DatasetFolder` cannot open what it wrote ({failed})")
+        if len(ds) != 3:
+            return _verdict("export folder", False, f"it holds {len(ds)} images, not 3")
+        got = ds.batch(range(3))
+    bad = [f"labels: {wrong}" for wrong in [_mismatch(got["c"], None, c, 1e-6)] if wrong]
+    bad += [f"images read back: {wrong} in [-1, 1]"
+            for wrong in [_mismatch(got["image"], None, images.float() / 127.5 - 1, 0)] if wrong]
+    return _verdict("export folder", not bad, "; ".join(bad))
+
+def _image_modes(side: int = 16) -> dict:
+    "One small PNG-able image per 8-bit pixel mode a data set may hold."
+    rgb = _small_images(1, side, seed=1)[0].permute(1, 2, 0).numpy()
+    rgba = np.concatenate([rgb, np.full((side, side, 1), 200, np.uint8)], 2)
+    return {"RGB": Image.fromarray(rgb), "RGBA": Image.fromarray(rgba, "RGBA"),
+            "L (grey)": Image.fromarray(rgb[..., 0]),
+            "P (palette)": Image.fromarray(rgb).convert("P")}
+
+def check_read_image(my_read) -> bool:  # `my_read(path)` → `(3, R, R)` float in [-1, 1]
+    "Exercise `13_dataset_folders`.2: an 8-bit image of any pixel mode, as the trainers take it."
+    modes = _image_modes()
+    bad = []
+    with tempfile.TemporaryDirectory() as d:
+        names = {f"{k:05d}.png": im for k, im in enumerate(modes.values())}
+        ds = DatasetFolder(_write_set(Path(d), names))
+        for i, (mode, name) in enumerate(zip(modes, names)):
+            got, crash = _try_answer(my_read, Path(d) / name)
+            if wrong := _mismatch(got, crash, ds.batch([i])["image"][0], 1e-6):
+                bad.append(f"for the {mode} image: {wrong}")
+    return _verdict("read image", not bad, "; ".join(bad))
+
+def _bad_sets(side: int = 16) -> dict:
+    "Data sets that must not open, each with its defect in the last image, and one that must."
+    ok = [Image.fromarray(_small_images(1, side, seed=k)[0].permute(1, 2, 0).numpy())
+          for k in range(3)]
+    last = {"a good data set": ok[2], "a labelled image missing": None,
+            "an image that is not square": ok[2].crop((0, 0, side, side - 4)),
+            "images of two sizes": ok[2].resize((side // 2, side // 2)),
+            "a 16-bit image": Image.fromarray(np.full((side, side), 40000, np.uint16)),
+            "a file that is no image": b"not a PNG at all"}
+    return {case: {"00000/img00000000.png": ok[0], "00000/img00000001.png": ok[1],
+                   "00000/img00000002.png": im} for case, im in last.items()}
+
+def check_open_dataset(my_resolution) -> bool:  # `my_resolution(root)` → R, or a ValueError
+    "Exercise `13_dataset_folders`.3: a data set checked whole when it is opened, every file."
+    bad = []
+    with tempfile.TemporaryDirectory() as d:
+        for k, (case, images) in enumerate(_bad_sets().items()):
+            root = _write_set(Path(d) / f"set{k}", images)
+            try:
+                got = my_resolution(root)
+                if k or got != 16:
+                    bad.append(f"{case}: gave {got!r}" + ("" if k else ", not 16"))
+            except ValueError as e:
+                if not k:
+                    bad.append(f"{case}: refused ({str(e)[:80]})")
+            except Exception as e:  # a data set's defects are ValueErrors, each one line
+                bad.append(f"{case}: raised {type(e).__name__}, not ValueError")
+    return _verdict("open data set", not bad, "; ".join(bad[:3]))
+
+# %% ../nbs/15_exercises.ipynb #81d9f567
+def check_rank_seed(my_seed) -> bool:  # `my_seed(seed, rank, step)` → an integer seed
+    "Exercise `14_full_scale`.1: one seed per (rank, step) of a run: distinct and reproducible."
+    steps = [*range(150), *range(2 ** 26 - 150, 2 ** 26)]  # a run's start and its far end
+    low = {}
+    bad = []
+    for seed in (0, 7):
+        seen = {}
+        for rank in range(64):
+            for step in steps:
+                s, crash = _try_answer(my_seed, seed, rank, step)
+                try:
+                    s = None if crash or isinstance(s, bool) else operator.index(s)
+                except TypeError:
+                    crash = f"seed {seed}, rank {rank}, step {step} gave {s!r}, not an integer"
+                if crash or s is None:
+                    return _verdict("rank seeds", False, crash or "it gave True or False")
+                key = s % 2 ** 32              # all that torch's CPU generator keeps of a seed
+                if key in seen:
+                    r, t = seen[key]
+                    bad.append(f"run seed {seed}: rank {r} at step {t} and rank {rank} at step "
+                               f"{step} draw the same numbers")
+                    break
+                seen[key] = rank, step
+                low[seed, rank, step] = key
+            if bad:
+                break
+        if bad:
+            break
+    if not bad and any(low[0, r, t] == low[7, r, t] for r in range(64) for t in steps):
+        bad.append("runs with seeds 0 and 7 draw the same numbers at some rank and step")
+    if not bad and my_seed(7, 5, 123) != my_seed(7, 5, 123):
+        bad.append("the same (seed, rank, step) gave two seeds: a resumed run would draw others")
+    return _verdict("rank seeds", not bad, "; ".join(bad))
+
+def _same_number(got, want) -> bool:
+    "Is `got` the number `want` (relative 1e-9)?"
+    try:
+        return math.isclose(float(got), float(want), rel_tol=1e-9)
+    except (TypeError, ValueError):
+        return False
+
+def check_total_batch(my_preset) -> bool:  # `my_preset(n_gpus, batch_per_gpu)` → Trainer kwargs
+    "Exercise `14_full_scale`.2: EG3D's FFHQ hyper-parameters for a run of n GPUs × a batch each."
+    preset = TRAINING_PRESETS["ffhq512"]
+    bad = []
+    for n, b in ((8, 4), (4, 4), (2, 8), (1, 16)):
+        got, crash = _try_answer(my_preset, n, b)
+        if crash or not isinstance(got, dict) or set(got) != set(preset):
+            bad.append(f"{n} GPUs × {b}: " + (crash or "expected the preset's keys"))
+            continue
+        # EG3D's train.py: an EMA half-life of (total batch) × 10 / 32 kimg
+        want = dict(preset, ema_nimg=n * b * 10 / 32 * 1000)
+        wrong = [k for k in want if not _same_number(got[k], want[k])]
+        if wrong:
+            bad.append(f"{n} GPUs × {b}: {', '.join(wrong)} not EG3D's ({got[wrong[0]]:g})")
+    return _verdict("total batch", not bad, "; ".join(bad[:2]))
+
+def check_blur_std(my_blur_std) -> bool:  # `my_blur_std(eg3d_sigma)` → a standard deviation (px)
+    "Exercise `14_full_scale`.3: the standard deviation of EG3D's blur kernel exp2(−(x/σ)²)."
+    bad = []
+    for sigma in (10.0, 3.0, 0.7):
+        got, crash = _try_answer(my_blur_std, sigma)
+        ok = not crash and _same_number(got, sigma / math.sqrt(2 * math.log(2)))
+        if not ok:
+            bad.append(f"σ = {sigma:g}: " + (crash or f"{got!r} is not the kernel's standard "
+                                                      "deviation"))
+    return _verdict("EG3D's blur", not bad, "; ".join(bad))
+
+def check_precision_split(my_synthesize) -> bool:  # `my_synthesize(G, ws, c)` → float32 outputs
+    "Exercise `14_full_scale`.4: `G.synthesis` under bfloat16 autocast, the renderer in float32."
+    G = TriPlaneGenerator.from_config("tiny", seed=0).eval()
+    c = camera(20.0, 5.0)
+    with torch.no_grad():
+        ws = G.mapping(torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(0)), c)
+        want = synthesize(G, ws, c, mixed_precision=True)
+        got, crash = _try_answer(my_synthesize, G, ws.clone(), c.clone())
+    if crash or not isinstance(got, dict):
+        return _verdict("precision split", False, crash or "expected `G.synthesis`'s dict")
+    bad = []
+    for k in ("image_depth", "weights_sum", "image_raw", "image"):
+        g = got.get(k)
+        if torch.is_tensor(g) and g.dtype != torch.float32:
+            bad.append(f"{k} is {g.dtype}, not float32")
+        elif wrong := "missing" if g is None else _mismatch(g, None, want[k], 1e-5):
+            bad.append(f"{k}: {wrong}")
+    if "render" in vars(G):
+        bad.append("G.render is still replaced after the call")
+    return _verdict("precision split", not bad, "; ".join(bad[:3]))
+
+# %% ../nbs/15_exercises.ipynb #b2529378
+def check_delta_regulariser(my_reg) -> bool:  # `my_reg(ws)` → a scalar
+    "Exercise `04_inversion`.1: mean over the batch of ‖w_b − w_b[layer 0]‖, not squared."
+    rng = torch.Generator().manual_seed(0)
+    ws = torch.randn(5, 10, 16, generator=rng)
+    ws[0] = ws[0, :1]                                            # one w at every layer: costs 0
+    cases = {"random w+": ws, "twice the spread": ws[:, :1] + 2 * (ws - ws[:, :1])}
+    for what, x in cases.items():
+        got, crash = _try_answer(my_reg, x.clone())
+        bad = _mismatch(got, crash, delta_regulariser(x), 1e-5)
+        if bad:
+            return _verdict("delta regulariser", False, f"{what}: {bad}")
+    return _verdict("delta regulariser", True)
+
+def check_lr_ramp(my_ramp) -> bool:  # `my_ramp(t, rampup, rampdown)` → a float
+    "Exercise `04_inversion`.2: linear warm-up times a cosine ramp-down, by progress `t`."
+    cases = [(t, up, down) for t in (0.0, 0.01, 0.03, 0.2, 0.5, 0.8, 0.9, 0.99)
+             for up, down in ((0.05, 0.25), (0.1, 0.5))]
+    for t, up, down in cases:
+        got, crash = _try_answer(my_ramp, t, up, down)
+        bad = _mismatch(got, crash, torch.tensor(lr_ramp(t, up, down)), 1e-9)
+        if bad:
+            return _verdict("lr ramp", False, f"at t = {t}, warm-up {up}, ramp-down {down}: {bad}")
+    return _verdict("lr ramp", True)
+
+def check_silhouette_iou(my_iou) -> bool:  # `my_iou(alpha, mask)` → `(B,)`
+    "Exercise `04_inversion`.3: IoU of opacity > ½ against mask > ½, 1 where both are empty."
+    rng = torch.Generator().manual_seed(0)
+    alpha = torch.rand(4, 1, 8, 8, generator=rng)
+    mask = (torch.rand(4, 1, 8, 8, generator=rng) > 0.6).float()
+    alpha[2], mask[2] = 0.0, 0.0                                 # an empty view
+    alpha[3] = alpha[3] * 0.5                                    # faint everywhere: no silhouette
+    want = silhouette_iou({"weights_sum": alpha}, mask)
+    got, crash = _try_answer(my_iou, alpha.clone(), mask.clone())
+    bad = _mismatch(got, crash, want, 1e-6)
+    return _verdict("silhouette IoU", not bad, bad or "")

@@ -142,7 +142,7 @@ def _svinet_encoder(a, G, device):
     "The frozen encoder SVINet trains with: `--encoder` (train-encoder's) or the tiny one."
     from warpgan.inversion import Encoder
     if a.encoder:                      # a train-encoder checkpoint
-        s = torch.load(a.encoder, map_location="cpu", weights_only=False)
+        s = torch.load(a.encoder, map_location="cpu", weights_only=True)   # tensors and plain data only
         E = Encoder(G.num_ws, G.w_dim, G.img_resolution, _encoder_channels(a.config))
         E.load_state_dict(s["E"])
     elif a.config == "tiny":

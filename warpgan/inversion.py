@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['ENCODER_WEIGHTS', 'as_bchw', 'prepare_image', 'load_lpips', 'Inversion', 'image_loss', 'lr_ramp', 'invert_optimize',
            'pti', 'Encoder', 'invert_encoder', 'delta_regulariser', 'render_alpha', 'silhouette_iou', 'train_encoder',
-           'image_scores']
+           'slim_encoder_checkpoint', 'latent_pairs', 'regress_encoder', 'image_scores']
 
 # %% ../nbs/04_inversion.ipynb #cbba8e9f
 import copy
@@ -28,7 +28,7 @@ from .core import (atomic_save, batch_from, data_parallel, distributed_rank, fro
                           resize_raw, shipped_model,
                           step_seed)
 from .generator import TriPlaneGenerator
-from .world import BACKGROUND
+from .world import BACKGROUND, sample_cameras
 
 # %% ../nbs/04_inversion.ipynb #44cf60f1
 def as_bchw(
@@ -283,7 +283,8 @@ class _ResDown(nn.Module):
 # %% ../nbs/04_inversion.ipynb #ed52d9e7
 class Encoder(nn.Module):
     "Image `(B, 3, R, R)` → w+ offsets `(B, num_ws, w_dim)` from w_avg (pSp-style heads)."
-    def __init__(self, num_ws: int = 10, w_dim: int = 128, resolution: int = 64, channels=None):
+    def __init__(self, num_ws: int = 10, w_dim: int = 128, resolution: int = 64, channels=None,
+                 pool: int = 2):  # `pool`: each head reads its level pooled to pool × pool
         super().__init__()
         # widths from the image down to 4² (the tiny ones by default)
         channels = tuple(channels or (32, 64, 128, 128, 128))
@@ -293,11 +294,11 @@ class Encoder(nn.Module):
         n_coarse, n_medium = 3, 3
         self.groups = [(levels - 1, n_coarse), (levels - 2, n_medium),
                        (levels - 3, num_ws - n_coarse - n_medium)]
-        self.heads = nn.ModuleList(nn.Linear(channels[lvl + 1] * 4, n * w_dim) for lvl,
+        self.heads = nn.ModuleList(nn.Linear(channels[lvl + 1] * pool * pool, n * w_dim) for lvl,
                                    n in self.groups)
         for h in self.heads:
             nn.init.zeros_(h.weight); nn.init.zeros_(h.bias)
-        self.num_ws, self.w_dim, self.resolution = num_ws, w_dim, resolution
+        self.num_ws, self.w_dim, self.resolution, self.pool = num_ws, w_dim, resolution, pool
 
     def features(self, image) -> list:
         "The trunk's feature maps at each level (32², 16², 8², 4² for a 64² image)."
@@ -309,7 +310,8 @@ class Encoder(nn.Module):
     def forward(self, image):
         "The w+ offsets `(B, num_ws, w_dim)` of images `(B, 3, R, R)`."
         feats = self.features(image)
-        pooled = lambda lvl: F.adaptive_avg_pool2d(F.leaky_relu(feats[lvl], 0.2), 2).flatten(1)
+        pooled = lambda lvl: F.adaptive_avg_pool2d(F.leaky_relu(feats[lvl], 0.2),
+                                                   self.pool).flatten(1)
         out = [head(pooled(lvl)).reshape(len(image), n, self.w_dim)
                for head, (lvl, n) in zip(self.heads, self.groups)]
         return torch.cat(out, 1)
@@ -378,19 +380,20 @@ def _encoder_batch(G, data, batch: int, step: int, rng, device) -> tuple:
     return b["image"], b["c"], None, mask, "world"
 
 # %% ../nbs/04_inversion.ipynb #c20ea28b
-def _encoder_state(G, hp: dict, checkpoint, channels, init) -> tuple:
+def _encoder_state(G, hp: dict, checkpoint, channels, pool, init) -> tuple:
     "A new `Encoder` for `G`, its Adam, rng and state, resumed from `checkpoint`; and LPIPS."
     torch.manual_seed(hp["seed"])
     device = next(G.parameters()).device  # E trains where G lives; data and rng stay on the CPU
-    E = Encoder(G.num_ws, G.w_dim, G.img_resolution, channels).to(device)
-    if init is not None:
-        E.load_state_dict(init.state_dict())
+    E = (copy.deepcopy(init).train().requires_grad_(True) if init is not None  # its layout too
+         else Encoder(G.num_ws, G.w_dim, G.img_resolution, channels, pool)).to(device)
     opt = torch.optim.Adam(E.parameters(), lr=hp["lr"])
     rng = torch.Generator().manual_seed(hp["seed"])
     state = {"step": 0, "log": []}
     if checkpoint and checkpoint.exists():
         s = torch.load(checkpoint, map_location="cpu", weights_only=False)
-        E.load_state_dict(s["E"]); opt.load_state_dict(s["opt"])
+        E.load_state_dict(s["E"])
+        if "opt" in s:  # a slim copy has none: Adam starts afresh
+            opt.load_state_dict(s["opt"])
         rng.set_state(s["rng"]); state = s["state"]
     lp = load_lpips() if hp["w_lpips"] else None
     lp = lp.to(device) if lp is not None else None
@@ -416,14 +419,15 @@ def train_encoder(
     seed: int = 0, w_mask: float = 1.0,  # `w_mask`: the silhouette term's weight
     every_s: float = 300.0, log_every: int = 10, progress: bool = True,
     channels: tuple = None,  # the encoder's widths (None: the tiny ones)
-    init: "Encoder" = None,  # start from these weights (None: from scratch)
+    pool: int = 2,  # `Encoder`'s
+    init: "Encoder" = None,  # start from this encoder, its layout and weights (None: from scratch)
 ):  # (the encoder, in eval mode and frozen; its log)
     "Train an `Encoder` for `G` on alternating GAN-sample and data batches; DDP under `torchrun`."
     hp = dict(batch=batch, lr=lr, w_lpips=w_lpips, w_latent=w_latent, w_reg=w_reg, w_mask=w_mask,
               seed=seed)
     rank, world = distributed_rank()
     checkpoint = Path(checkpoint) if checkpoint else None
-    E, opt, rng, state, device, lp = _encoder_state(G, hp, checkpoint, channels, init)
+    E, opt, rng, state, device, lp = _encoder_state(G, hp, checkpoint, channels, pool, init)
     E_ = data_parallel(E, device, world)
     def save():
         if rank: return
@@ -443,6 +447,91 @@ def train_encoder(
             if checkpoint and time.time() - last > every_s:
                 save(); last = time.time()
     bar.close()
+    if checkpoint:
+        save()
+    return E.eval().requires_grad_(False), state["log"]
+
+# %% ../nbs/04_inversion.ipynb #1c738fbe
+def slim_encoder_checkpoint(src, dst) -> Path:
+    "A small copy of a `train_encoder` checkpoint to commit: float16 weights, no Adam state."
+    s = torch.load(src, map_location="cpu", weights_only=False)
+    slim = {k: s[k] for k in ("rng", "state", "hp")}
+    slim["E"] = {k: (v.half() if v.is_floating_point() else v) for k, v in s["E"].items()}
+    return atomic_save(slim, dst)
+
+# %% ../nbs/04_inversion.ipynb #1c809640
+def latent_pairs(
+    G: TriPlaneGenerator,
+    n: int,  # how many samples
+    seed: int = 3_000_000,  # chunk k draws its z and cameras from `seed + k` alone
+    path=None,  # a cache file: resumed if it exists, written after every chunk
+    chunk: int = 256,  # samples between writes
+    progress: bool = True,
+) -> dict:  # `image` uint8 `(n, 3, R, R)`, `w` `(n, w_dim)`, `c` `(n, 25)`
+    "GAN samples at world cameras with the latents that drew them: the encoder's regression data."
+    path = Path(path) if path else None
+    data = torch.load(path) if path and path.exists() else None
+    if data is None or data["meta"] != [n, seed, chunk]:
+        data = {"meta": [n, seed, chunk], "done": 0, "image": [], "w": [], "c": []}
+    bar = tqdm(total=n, initial=data["done"], desc="sampling latent pairs", disable=not progress)
+    while data["done"] < n:
+        k, m = data["done"] // chunk, min(chunk, n - data["done"])
+        rng = torch.Generator().manual_seed(seed + k)
+        c = sample_cameras(m, seed + k)
+        with torch.no_grad():
+            w = G.mapping(torch.randn(m, G.z_dim, generator=rng), c)
+            # rendered 32 at a time: the eval-mode ray jitter is a function of the batch
+            image = torch.cat([G.synthesis(w[i:i + 32], c[i:i + 32], noise_mode="const")["image"]
+                               for i in range(0, m, 32)])
+        data["image"].append(((image.clamp(-1, 1) + 1) * 127.5).round().byte())
+        data["w"].append(w[:, 0].clone()); data["c"].append(c)
+        data["done"] += m; bar.update(m)
+        if path:
+            atomic_save(data, path)
+    bar.close()
+    return {"image": torch.cat(data["image"]), "w": torch.cat(data["w"]), "c": torch.cat(data["c"])}
+
+# %% ../nbs/04_inversion.ipynb #4a80daa2
+def regress_encoder(
+    E: Encoder,  # trained in place
+    G: TriPlaneGenerator,  # its `w_avg` is the offsets' origin
+    pairs: dict,  # `latent_pairs`'s
+    steps: int,  # Adam steps, the learning rate decaying to 0 on a cosine
+    batch: int = 64, lr: float = 1e-3, seed: int = 0,
+    held_out: int = 1024,  # the last pairs, kept out of training for the log's test error
+    checkpoint=None,  # resumed from if it exists; written every `every_s` seconds and at the end
+    every_s: float = 300.0, log_every: int = 200, progress: bool = True,
+):  # (the encoder, in eval mode and frozen; its log of train and test latent errors)
+    "Fit the encoder's w+ to the known latents of GAN samples: mean squared error, no rendering."
+    images, w = pairs["image"], pairs["w"]
+    n_train = len(images) - held_out
+    w_avg = G.backbone.mapping.w_avg.detach().cpu()
+    as_float = lambda rows: images[rows].float() / 127.5 - 1
+    def test_error():
+        with torch.no_grad():
+            rows = torch.arange(n_train, len(images))
+            return ((w_avg + E(as_float(rows))) - w[rows, None]).square().mean().item()
+    E.train().requires_grad_(True)
+    opt = torch.optim.Adam(E.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / steps)))
+    rng, state = torch.Generator().manual_seed(seed), {"step": 0, "log": []}
+    checkpoint = Path(checkpoint) if checkpoint else None
+    if checkpoint and checkpoint.exists():
+        s = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        E.load_state_dict(s["E"]); opt.load_state_dict(s["opt"]); sched.load_state_dict(s["sched"])
+        rng.set_state(s["rng"]); state = s["state"]
+    save = lambda: atomic_save({"E": E.state_dict(), "opt": opt.state_dict(), "rng": rng.get_state(),
+                                "sched": sched.state_dict(), "state": state}, checkpoint)
+    last = time.time()
+    for _ in tqdm(range(state["step"], steps), desc="regressing the encoder", disable=not progress):
+        rows = torch.randint(n_train, (batch,), generator=rng)
+        loss = ((w_avg + E(as_float(rows))) - w[rows, None]).square().mean()
+        opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sched.step()
+        state["step"] += 1
+        if state["step"] % log_every == 0 or state["step"] == steps:
+            state["log"].append({"step": state["step"], "train": loss.item(), "test": test_error()})
+        if checkpoint and time.time() - last > every_s:
+            save(); last = time.time()
     if checkpoint:
         save()
     return E.eval().requires_grad_(False), state["log"]

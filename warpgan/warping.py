@@ -191,9 +191,10 @@ def _inside(tri, colours,
     l1, l2 = _cross(e3, e2) / safe, _cross(e1, e3) / safe            # barycentric coordinates of q
     lam = torch.stack([1 - l1 - l2, l1, l2], -1)
     m, t = ((lam >= -1e-5).all(-1) & (area.abs() > 1e-12)).nonzero(as_tuple=True)
-    lam = lam[m, t]
-    return (b[m], q[m], (lam * T[m, t, :, 2]).sum(-1),
-            (lam[..., None] * colours[b[m], n[m], t]).sum(-2))
+    # perspective-correct: 1/z is affine in the target's pixels, so weigh each corner by λ_k / z_k
+    w = lam[m, t] / T[m, t, :, 2]
+    z = 1 / w.sum(-1)
+    return b[m], q[m], z, ((w * z[:, None])[..., None] * colours[b[m], n[m], t]).sum(-2)
 
 # %% ../nbs/05_warping.ipynb #873a37e0
 def _rasterise(tri, colours, b, n, q, c_dst, resolution: int,
@@ -336,12 +337,13 @@ def warp_to_view(image,  # (B, 3, R, R) in [-1, 1]
 def _smooth_slope(depth: torch.Tensor,
                  ) -> torch.Tensor:  # (B, 1, R, R)
     "Per pixel, |Δdepth| to the gentler neighbour along x plus along y: a slope, not an edge."
-    def along(dim):
+    def along(dim):  # an axis with no neighbour on the surface adds nothing
         g = (depth.narrow(dim, 1, depth.shape[dim] - 1)
              - depth.narrow(dim, 0, depth.shape[dim] - 1)).abs()
         far = torch.full_like(g.narrow(dim, 0, 1), math.inf)
-        return torch.fmin(torch.cat([far, g], dim), torch.cat([g, far], dim))
-    return torch.nan_to_num(along(2) + along(3), nan=0.0, posinf=0.0)
+        gentler = torch.fmin(torch.cat([far, g], dim), torch.cat([g, far], dim))
+        return torch.nan_to_num(gentler, nan=0.0, posinf=0.0)
+    return along(2) + along(3)
 
 def covisible(depth_dst, c_dst,  # the target's exact along-ray depth and cameras
               depth_src, c_src,  # the source's
