@@ -14,13 +14,15 @@ __all__ = ['VERDICTS', 'check_uniform_centres', 'check_max_depth_ratio', 'check_
            'check_region_psnr', 'check_paired_bootstrap', 'check_orbit_consistency', 'check_error_budget',
            'check_record_state_dict', 'check_allow_list', 'check_strict_fit', 'check_export_folder', 'check_read_image',
            'check_open_dataset', 'check_rank_seed', 'check_total_batch', 'check_blur_std', 'check_precision_split',
-           'check_delta_regulariser', 'check_lr_ramp', 'check_silhouette_iou']
+           'check_delta_regulariser', 'check_lr_ramp', 'check_silhouette_iou', 'check_checked_load', 'check_frozen',
+           'check_batch_rows', 'check_resize_raw', 'check_uint8_frame', 'check_depth_colours', 'check_frustum']
 
 # %% ../nbs/15_exercises.ipynb #3488d814
 import argparse
 import contextlib
 import dataclasses
 import functools
+import hashlib
 import io
 import json
 import math
@@ -30,6 +32,7 @@ import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 
+from matplotlib.figure import Figure
 import numpy as np
 import torch
 import torch.nn as nn
@@ -39,6 +42,7 @@ from .camera import camera_label, fov_to_intrinsics, lift, mirror_camera, orbit_
 from .camera import pixel_centres, split_label
 from .camera import project, unproject
 from .cli import SEED_MAX, target_views
+from .core import batch_from, resize_raw
 from .dataset_folder import DatasetFolder
 from .eg3d_checkpoint import PersistentRecord, eg3d_style_pickle, load_eg3d_pickle
 from .eg3d_checkpoint import record_state_dict
@@ -52,6 +56,7 @@ from .inversion import Encoder, image_scores
 from .inversion import delta_regulariser, lr_ramp, silhouette_iou
 from .losses import d_adversarial, feature_matching, r1
 from .pipeline import WarpGAN, camera
+from .pictures import frustum_segments, panel, to_rgb
 from .svinet import PatchDiscriminator
 from .svinet import FFC, FourierUnit, SVINet, _latents, svinet_input
 from .train_gan import DualDiscriminator, Trainer, r1_penalty
@@ -1330,3 +1335,198 @@ def check_silhouette_iou(my_iou) -> bool:  # `my_iou(alpha, mask)` → `(B,)`
     got, crash = _try_answer(my_iou, alpha.clone(), mask.clone())
     bad = _mismatch(got, crash, want, 1e-6)
     return _verdict("silhouette IoU", not bad, bad or "")
+
+# %% ../nbs/15_exercises.ipynb #90c53234
+def check_checked_load(my_load) -> bool:  # `my_load(path, sha256)` → the state dict
+    "Exercise `00_core`.1: a state dict loaded only when its file's SHA-256 is the expected one."
+    w = torch.arange(12.0).reshape(3, 4) + 0.25
+    bad = []
+    with tempfile.TemporaryDirectory() as d:
+        good, bent = Path(d) / "net.pt", Path(d) / "bent.pt"
+        torch.save({"weight": w, "bias": torch.zeros(3)}, good)
+        sha = hashlib.sha256(good.read_bytes()).hexdigest()
+        blob = bytearray(good.read_bytes())
+        blob[blob.find(w.numpy().tobytes()) + 20] ^= 1   # one bit of one weight: still loadable
+        bent.write_bytes(bytes(blob))
+        got, crash = _try_answer(my_load, good, sha)
+        if crash or not isinstance(got, dict) or set(got) != {"weight", "bias"}:
+            bad.append("the expected file: " + (crash or "its state dict did not come back"))
+        elif _gap(got["weight"], w) != 0:
+            bad.append("the expected file: its weights came back changed")
+        for case, path, digest, kind in (
+                ("a file with one bit of one weight flipped", bent, sha, ValueError),
+                ("a sound file that is not the expected one", good,
+                 hashlib.sha256(b"another file").hexdigest(), ValueError),
+                ("a missing file", Path(d) / "gone.pt", sha, FileNotFoundError)):
+            try:
+                my_load(path, digest)
+                bad.append(f"{case} was loaded")
+            except kind as e:
+                if path.name not in str(e):
+                    bad.append(f"{case}: the {type(e).__name__} does not name the file")
+            except Exception as e:  # each refusal has its own error type
+                bad.append(f"{case}: it raised {type(e).__name__}, not {kind.__name__}")
+    return _verdict("checked load", not bad, "; ".join(bad[:2]))
+
+class _Stop(Exception):
+    "Raised inside a context to see what the context does on an error."
+
+def check_frozen(my_frozen) -> bool:  # `my_frozen(G)`: a context manager that yields `G`
+    "Exercise `00_core`.2: parameters frozen inside the context, each one's flag back on leaving."
+    net = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2))
+    net[0].bias.requires_grad_(False)                  # frozen before the context: stays frozen
+    flags = lambda: [p.requires_grad for p in net.parameters()]
+    before, bad = flags(), []
+    try:
+        with my_frozen(net) as g:
+            inside = flags()
+            with my_frozen(net):
+                pass
+            nested = flags()
+    except Exception as e:  # a crash of the answer is its verdict
+        return _verdict("frozen", False, f"it raised {type(e).__name__}: {e}")
+    if g is not net:
+        bad.append("`with my_frozen(G) as g` does not give g = G")
+    if any(inside):
+        bad.append(f"inside, {sum(inside)} of {len(inside)} parameters still collect gradients")
+    if any(nested):
+        bad.append("leaving a context nested in another unfroze the network")
+    if flags() != before:
+        bad.append(f"on leaving, the flags are {flags()}, not the {before} the network had")
+    net.requires_grad_(True); net[0].bias.requires_grad_(False)
+    try:
+        with my_frozen(net):
+            raise _Stop
+        bad.append("an error inside the context was swallowed")
+    except _Stop:
+        pass
+    except Exception as e:  # the context's own failure, not the error raised inside it
+        bad.append(f"an error inside the context became {type(e).__name__}")
+    if flags() != before:
+        bad.append(f"after an error inside the context the flags are {flags()}, not {before}")
+    return _verdict("frozen", not bad, "; ".join(bad[:3]))
+
+def _small_cache(n: int = 4, R: int = 6) -> dict:
+    "A tiny cached data set shaped like `render_dataset`'s: depth 0 where the mask is off."
+    rng = torch.Generator().manual_seed(0)
+    mask = torch.rand(n, 1, R, R, generator=rng) > 0.4
+    depth = torch.where(mask, 2 + torch.rand(n, 1, R, R, generator=rng), torch.zeros(()))
+    return {"image": torch.randint(0, 256, (n, 3, R, R), generator=rng, dtype=torch.uint8),
+            "depth": depth.half(), "mask": mask, "c": _small_labels(n),
+            "identity": torch.arange(n) // 2}
+
+def _depth_off(got, want) -> str:
+    "What is wrong with a depth map that has +inf where nothing was hit; '' if nothing."
+    try:
+        g = torch.as_tensor(got).double()
+    except (TypeError, ValueError, RuntimeError):
+        return f"got {type(got).__name__}, not a tensor"
+    if g.shape != want.shape:
+        return f"got {tuple(g.shape)}, expected shape {tuple(want.shape)}"
+    inf = torch.isposinf(want)
+    wrong = int((torch.isposinf(g) != inf).sum())
+    err = (g[~inf] - want[~inf]).abs().nan_to_num(math.inf).max().item() if (~inf).any() else 0.0
+    return "; ".join(([f"{wrong} pixels wrong about where there is no surface"] if wrong else [])
+                     + ([f"the surface's depths off by up to {err:.3g}"] if err > 1e-6 else []))
+
+def check_batch_rows(my_batch) -> bool:  # `my_batch(data, idx)` → {image, depth, mask, …}
+    "Exercise `00_core`.3: rows of a cached data set as float tensors, as the trainers read them."
+    data, idx = _small_cache(), torch.tensor([2, 0, 3])
+    want = batch_from(data, idx)
+    got, crash = _try_answer(my_batch, {k: v.clone() for k, v in data.items()}, idx.clone())
+    if crash or not isinstance(got, dict) or not set(want) <= set(got):
+        return _verdict("batch rows", False, crash or f"expected a dict with {', '.join(want)}")
+    bad = [f"{k}: {wrong}" for k in ("image", "mask", "c", "identity")
+           if (wrong := _mismatch(got[k], None, want[k].double(), 1e-6))]
+    bad += [f"depth: {wrong}"] if (wrong := _depth_off(got["depth"], want["depth"])) else []
+    return _verdict("batch rows", not bad, "; ".join(bad))
+
+def check_resize_raw(my_resize) -> bool:  # `my_resize(image, resolution)` → `(B, C, R, R)`
+    "Exercise `00_core`.4: an image down-sampled with antialiasing, as the raw discriminator takes."
+    rng = torch.Generator().manual_seed(0)
+    noise = torch.rand(2, 3, 64, 64, generator=rng) * 2 - 1
+    yy, xx = torch.meshgrid(torch.arange(64.0), torch.arange(64.0), indexing="ij")
+    stripes = torch.cos(2.2 * xx + 0.7 * yy).expand(1, 3, 64, 64)          # fine, slanted detail
+    bad = []
+    for case, image, R in (("noise 64² → 16²", noise, 16),
+                           ("stripes 64² → 24²", stripes, 24), ("noise 64² → 32²", noise, 32)):
+        got, crash = _try_answer(my_resize, image.clone(), R)
+        if wrong := _mismatch(got, crash, resize_raw(image, R), 1e-5):
+            bad.append(f"{case}: {wrong}")
+    return _verdict("resize raw", not bad, "; ".join(bad))
+
+# %% ../nbs/15_exercises.ipynb #ab0ac215
+def check_uint8_frame(my_uint8) -> bool:  # `my_uint8(x)` → `(H, W, 3)` uint8 array
+    "Exercise `00_pictures`.1: a `(3, H, W)` image in [-1, 1] as the 8-bit RGB a GIF stores."
+    rng = torch.Generator().manual_seed(0)
+    level = torch.randint(0, 256, (3, 6, 8), generator=rng).float()
+    frac = torch.tensor([-0.3, -0.1, 0.2, 0.4])[torch.randint(0, 4, (3, 6, 8), generator=rng)]
+    x = (level + frac) / 127.5 - 1                  # no value halfway between two levels
+    x[:, 0, :4] = torch.tensor([-3.0, -1.2, 1.2, 3.0])  # overshoots, as a network's output may
+    want = (to_rgb(x) * 255).round().astype(np.uint8)
+    got, crash = _try_answer(my_uint8, x.clone())
+    try:
+        got = None if crash else np.asarray(got)
+    except (TypeError, ValueError, RuntimeError) as e:
+        crash = f"its answer is no array ({type(e).__name__})"
+    if crash or got.shape != want.shape or got.dtype != np.uint8:
+        return _verdict("uint8 frame", False, crash or f"expected a {want.shape} uint8 array, got "
+                                                       f"{got.shape} {got.dtype}")
+    off = got.astype(int) != want.astype(int)
+    outside = (x.abs() > 1).permute(1, 2, 0).numpy()
+    bad = [f"{n} of {(~outside).sum()} values of an image inside [-1, 1] are off by up to "
+           f"{np.abs(got.astype(int) - want)[~outside].max()}" for n in [off[~outside].sum()] if n]
+    bad += [f"{n} of {outside.sum()} values beyond [-1, 1] are wrong"
+            for n in [off[outside].sum()] if n]
+    return _verdict("uint8 frame", not bad, "; ".join(bad))
+
+def check_depth_colours(my_colours) -> bool:  # `my_colours(depth, near, far)` → `(H, W, 4)`
+    "Exercise `00_pictures`.2: a depth map's RGBA colours as `panel` draws them, +∞ transparent."
+    rng = torch.Generator().manual_seed(0)
+    depth = 2 + torch.rand(1, 10, 12, generator=rng)
+    depth[:, :3], depth[:, :, -2:] = math.inf, math.inf           # rays that miss the head
+    bad = []
+    for near, far in ((2.2, 2.8), (1.5, 4.0)):                    # the first range clips some
+        ax = Figure().add_subplot()
+        panel(ax, depth, depth_range=(near, far))
+        im = ax.images[0]
+        want = torch.as_tensor(im.to_rgba(im.get_array()), dtype=torch.float64)
+        got, crash = _try_answer(my_colours, depth.clone(), near, far)
+        if wrong := _mismatch(got, crash, want, 0.02):           # colour maps are 256-entry tables
+            if wrong.startswith("largest"):
+                g, blank = torch.as_tensor(np.asarray(got)).double(), torch.isinf(depth[0])
+                hidden = int((g[blank][:, 3] != 0).sum())
+                err = (g[~blank] - want[~blank]).abs().nan_to_num(math.inf).max().item()
+                wrong = "; ".join(([f"{hidden} of {int(blank.sum())} pixels with no surface are "
+                                    "not transparent"] if hidden else [])
+                                  + ([f"the surface's colours off by up to {err:.2f}"]
+                                     if err > 0.02 else []))
+            bad.append(f"range ({near}, {far}): {wrong}")
+    return _verdict("depth colours", not bad, "; ".join(bad))
+
+def _segments_found(got, want, tol: float = 1e-4) -> torch.Tensor:
+    "Which segments `(N, 2, 3)` of `want` are in `got`, in any order and either direction."
+    g = torch.as_tensor(got).double()[None]
+    w = want.double()[:, None]
+    d = torch.minimum((g - w).abs().amax((2, 3)), (g.flip(2) - w).abs().amax((2, 3)))
+    return d.min(1).values <= tol
+
+def check_frustum(my_frustum) -> bool:  # `my_frustum(cam2world, intrinsics, far)` → `(8, 2, 3)`
+    "Exercise `00_pictures`.3: a camera's frustum: its four corner rays and the far rectangle."
+    off_centre = torch.tensor([[2.4, 0.0, 0.55], [0.0, 2.1, 0.45], [0.0, 0.0, 1.0]])
+    bad = []
+    for case, m, k, far in (("an orbit camera at FFHQ's field of view", orbit_pose(30.0, 10.0)[0],
+                             fov_to_intrinsics(), 0.6),
+                            ("a wider, off-centre camera", orbit_pose(-50.0, -20.0)[0],
+                             off_centre, 1.3)):
+        want = frustum_segments(m, k, far)
+        got, crash = _try_answer(my_frustum, m.clone(), k.clone(), far)
+        if wrong := _mismatch(got, crash, want, 1e-4):
+            if wrong.startswith("largest"):
+                found = _segments_found(got, want)
+                if found.all():                 # the same segments, in another order: as good
+                    continue
+                wrong = (f"{int((~found[:4]).sum())} of the 4 corner rays and "
+                         f"{int((~found[4:]).sum())} of the 4 far sides are not the camera's")
+            bad.append(f"{case}: {wrong}")
+    return _verdict("frustum", not bad, "; ".join(bad))
