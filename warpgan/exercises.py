@@ -38,6 +38,7 @@ import torch
 import torch.nn as nn
 from PIL import Image
 
+# %% ../nbs/15_exercises.ipynb #9dbf7569
 from .camera import camera_label, fov_to_intrinsics, lift, mirror_camera, orbit_pose
 from .camera import pixel_centres, split_label
 from .camera import project, unproject
@@ -192,6 +193,7 @@ def check_feature_matching(my_fm) -> bool:  # `my_fm(feats_fake, feats_real)` �
     return _verdict("feature matching", close, f"{_scalar(got):.4g} against the right "
                                                 "value's scale, or a gradient into the real side")
 
+# %% ../nbs/15_exercises.ipynb #f4a13dca
 def check_d_loss(my_d_loss) -> bool:  # `my_d_loss(logits_real, logits_fake)` → a scalar
     "Exercise `07_losses`.3: the non-saturating logistic loss of the discriminator."
     rng = torch.Generator().manual_seed(0)
@@ -240,6 +242,7 @@ def check_box_interval(my_box_interval) -> bool:  # `my_box_interval(origins, di
                     f"{wrong} of {len(o)} rays hit or miss wrongly; largest t error on the hits "
                     f"{err:.3g} (rays point every way, and some start inside the box)")
 
+# %% ../nbs/15_exercises.ipynb #05b33b3d
 def _two_spheres():
     "A scene of two spheres (centres, radii) and its SDF, the hard union."
     centres, radii = torch.tensor([[0.0, 0.0, 0.0], [0.16, 0.14, -0.12]]), torch.tensor([0.2, 0.1])
@@ -269,6 +272,7 @@ def check_sphere_trace(my_trace) -> bool:  # `my_trace(sdf, origins, dirs)` → 
                     f"{wrong} of {int(keep.sum())} rays hit or miss wrongly; largest error in t on "
                     f"the hits {err:.3g} (must be < 1e-3)")
 
+# %% ../nbs/15_exercises.ipynb #a17ef741
 def check_z_depth(to_z_depth) -> bool:  # `to_z_depth(depth, c)` → `(B, 1, R, R)`
     "Exercise `01_world`.4: a render's along-ray depth converted to z-depth."
     R, rng = 16, torch.Generator().manual_seed(0)
@@ -327,6 +331,7 @@ def check_render_weights(my_weights) -> bool:  # `my_weights(sigma_logits, depth
                     f"{got.sum(2).min():.3f}–{got.sum(2).max():.3f}, "
                     f"should be {want.sum(2).min():.3f}–{want.sum(2).max():.3f}")
 
+# %% ../nbs/15_exercises.ipynb #aa5eb36f
 def check_expected_depth(my_depth) -> bool:  # `my_depth(weights, depths)` → (depth, opacity)
     "Exercise `02_generator`.3: the rendered (expected) along-ray depth and the opacity."
     sigma, depths = _ray_samples(torch.Generator().manual_seed(1))
@@ -359,6 +364,7 @@ def check_modulated_conv(my_modconv) -> bool:  # `my_modconv(x, weight, styles)`
                     f"relative error {err:.3g}; the output's spatial std {std:.3f}, should be "
                     f"{want.std((2, 3)).mean().item():.3f}")
 
+# %% ../nbs/15_exercises.ipynb #c91b5eff
 def check_up_conv(my_up_conv) -> bool:  # `my_up_conv(x, w)` → `(B, O, 2H, 2W)`
     "Exercise `02_generator`.5: EG3D's ×2 up-sampling 3×3 convolution, border included."
     rng = torch.Generator().manual_seed(0)
@@ -401,6 +407,7 @@ def _tiny_d_batch(B: int, seed: int = 0) -> tuple:
     x, raw = torch.rand(B, 3, 16, 16, generator=rng) * 2 - 1, torch.rand(B, 3, 8, 8, generator=rng)
     return D, x, raw * 2 - 1, camera_label(orbit_pose(torch.linspace(-30, 30, B), 0.0))
 
+# %% ../nbs/15_exercises.ipynb #098b8fe6
 def check_lazy_r1(my_r1_term) -> bool:  # `my_r1_term(logits, image, raw, step, gamma, r1_every)`
     "Exercise `03_train_generator`.2: R1's term in D's loss at a GAN step, applied lazily."
     D, x0, raw0, c = _tiny_d_batch(4)
@@ -434,6 +441,7 @@ def check_minibatch_std(my_mbstd) -> bool:  # `my_mbstd(h, group)` → `(B, 1, H
     return _verdict("minibatch std", not bad,
                     "; ".join(bad) + " (which samples share a group, and how large is it?)")
 
+# %% ../nbs/15_exercises.ipynb #93512f37
 def check_truncation(my_truncate) -> bool:  # `my_truncate(ws, w_avg, psi, cutoff)` → ws
     "Exercise `03_train_generator`.4: the truncation trick, w ← w_avg + ψ (w − w_avg)."
     torch.manual_seed(0)
@@ -477,6 +485,7 @@ def _mismatch(got, crash, want, tol: float):
         return f"got {shape}, expected shape {tuple(want.shape)}"
     return None if err <= tol else f"largest error {err:.3g}"
 
+# %% ../nbs/15_exercises.ipynb #c51fa5ff
 def check_fourier_unit(my_fourier) -> bool:  # `my_fourier(x, mix)` → (B, C', H, W)
     "Exercise `06_svinet`.1: real FFT, a 1×1 conv on [real; imaginary] channels, inverse FFT."
     torch.manual_seed(0)
@@ -512,6 +521,7 @@ def check_ffc(my_ffc) -> bool:  # `my_ffc(x, paths, ratio_global)` → (B, C, H,
             bad.append(f"{C} channels, ratio {ratio}: {wrong}")
     return _verdict("FFC", not bad, "; ".join(bad))
 
+# %% ../nbs/15_exercises.ipynb #cf5c4bad
 def check_svinet_latents(my_latents) -> bool:  # `my_latents(ws, n_blocks, sizes)` → (list, list)
     "Exercise `06_svinet`.3: the w of each bottleneck block and the w's of each decoder block."
     bad = []
@@ -535,6 +545,7 @@ def check_svinet_latents(my_latents) -> bool:  # `my_latents(ws, n_blocks, sizes
             bad.append(f"{case}: wrong w's for " + ", ".join(wrong))
     return _verdict("SVINet's w's", not bad, "; ".join(bad))
 
+# %% ../nbs/15_exercises.ipynb #a5a8beed
 def check_fusion(my_fuse) -> bool:  # `my_fuse(x, s, fuse)` → (B, C, h, w)
     "Exercise `06_svinet`.4: the mirror branch's scale and shift of the main features."
     torch.manual_seed(0)
@@ -553,6 +564,7 @@ def check_fusion(my_fuse) -> bool:  # `my_fuse(x, s, fuse)` → (B, C, h, w)
                        + f": {wrong}")
     return _verdict("fusion", not bad, "; ".join(bad))
 
+# %% ../nbs/15_exercises.ipynb #a350f260
 def check_svinet_inputs(my_inputs) -> bool:  # `my_inputs(warp, warp_sym, gan)` → (main, mirror)
     "Exercise `06_svinet`.5: SVINet's two 7-channel inputs from the warps and the GAN's view."
     rng = torch.Generator().manual_seed(0)
@@ -614,6 +626,7 @@ def check_mirror_warp(my_mirror_warp) -> bool:  # `my_mirror_warp(image, depth, 
            if (wrong := _mismatch(got[k], None, want[k], 1e-5))]
     return _verdict("mirror warp", not bad, "; ".join(bad))
 
+# %% ../nbs/15_exercises.ipynb #a5789ae2
 @functools.cache
 def _tiny_pipeline() -> tuple:
     "The shipped tiny WarpGAN and a held-out head it inverted (made once)."
@@ -675,6 +688,7 @@ def check_target_views(my_targets) -> bool:  # `my_targets(yaws, pitches)` → [
             bad.append(f"--yaw {yaws} --pitch {pitches} raised {type(e).__name__}, not ValueError")
     return _verdict("target views", not bad, "; ".join(bad[:2]))
 
+# %% ../nbs/15_exercises.ipynb #54533f1c
 def check_seed_arg(my_seed) -> bool:  # `my_seed(text)` → int: the `type=` of `--seed`
     "Exercise `11_cli`.2: `--seed` as an integer torch's seed takes, or an error saying which."
     parser = argparse.ArgumentParser(prog="warpgan")
@@ -701,6 +715,7 @@ def check_seed_arg(my_seed) -> bool:  # `my_seed(text)` → int: the `type=` of 
             bad.append(f"the error for --seed {text} does not say which seeds there are: {err!r}")
     return _verdict("seed argument", not bad, "; ".join(bad[:2]))
 
+# %% ../nbs/15_exercises.ipynb #6b50ff22
 def check_one_line_parser(MyParser) -> bool:  # a subclass of `argparse.ArgumentParser`
     "Exercise `11_cli`.3: argparse errors as one line, exit code 2, pointing at `--help`."
     bad = []
@@ -723,6 +738,7 @@ def check_one_line_parser(MyParser) -> bool:  # a subclass of `argparse.Argument
                        + ("" if lines and "--help" in lines[-1] else ", no pointer to --help"))
     return _verdict("one-line errors", not bad, "; ".join(bad))
 
+# %% ../nbs/15_exercises.ipynb #649f2b40
 def check_atomic_write(my_write) -> bool:  # `my_write(dest, chunks)`: the file whole, or none
     "Exercise `11_cli`.4: a file streamed to a temporary file beside it, renamed when complete."
     bad = []
@@ -782,6 +798,7 @@ def _three(got, crash) -> tuple:
     except (TypeError, ValueError):
         return None, crash or "expected a triple (main, mirror, truth)"
 
+# %% ../nbs/15_exercises.ipynb #690a487a
 def check_synthetic_pair(my_pair) -> bool:  # `my_pair(G, E, z, c_src, c_dst)` → 3 tensors
     "Exercise `08_train_svinet`.1: a synthetic pair's SVINet inputs and truth, as at test time."
     G, E = _tiny_gan()
@@ -819,6 +836,7 @@ def _reverse_stand_in() -> dict:
             "depth_nov": render_heads(heads, c_nov, 12, supersample=1)["depth"] * 1.01,
             "c_src": c_src, "c_nov": c_nov}
 
+# %% ../nbs/15_exercises.ipynb #64de9265
 def check_reverse_pair(my_reverse) -> bool:  # `my_reverse(r)` → (main, mirror, truth) at the source
     "Exercise `08_train_svinet`.2: reverse warping's inputs back at the source view, and its truth."
     r = _reverse_stand_in()
@@ -844,6 +862,7 @@ def _loss_parts() -> tuple:
     rng = torch.Generator().manual_seed(1)
     return (D, E, *(torch.rand(2, 3, 32, 32, generator=rng) * 2 - 1 for _ in range(4)))
 
+# %% ../nbs/15_exercises.ipynb #f8680949
 def check_svinet_loss(my_loss) -> bool:  # `my_loss(pred, novel, target, source, D, E, cfg)`
     "Exercise `08_train_svinet`.3: SVINet's weighted loss, each term on the predictions it is for."
     D, E, pred, novel, target, photo = _loss_parts()
@@ -872,6 +891,7 @@ def check_svinet_loss(my_loss) -> bool:  # `my_loss(pred, novel, target, source,
     return _verdict("SVINet's loss", not bad, "; ".join(bad) + " (which predictions have a "
                                                "truth, and whose latent should each match?)")
 
+# %% ../nbs/15_exercises.ipynb #bd832e1d
 def check_d_step(my_d_loss) -> bool:  # `my_d_loss(D, target, pred, novel, gamma)` → a scalar
     "Exercise `08_train_svinet`.4: the discriminator's loss at a step: which images, R1 where."
     D, _, pred0, novel0, target, _ = _loss_parts()
@@ -924,6 +944,7 @@ def check_view_regions(my_regions) -> bool:  # `my_regions(truth_dst, c_dst, tru
             bad.append(f"the three do not tile the view: {off} pixels counted twice or never")
     return _verdict("view regions", not bad, "; ".join(bad))
 
+# %% ../nbs/15_exercises.ipynb #ae099077
 def check_region_psnr(my_psnr) -> bool:  # `my_psnr(pred, truth, mask)` → (B,) dB
     "Exercise `10_evaluation`.2: PSNR over one region's pixels ([0, 1] scale, capped at 100 dB)."
     rng = torch.Generator().manual_seed(0)
@@ -964,6 +985,7 @@ def check_paired_bootstrap(my_bootstrap) -> bool:  # `my_bootstrap(a, b, n_boot,
     return _verdict("paired bootstrap", not bad, "; ".join(bad) + " (which heads does each "
                                                  "resample hold, for a and for b?)")
 
+# %% ../nbs/15_exercises.ipynb #7df3fb60
 def check_orbit_consistency(my_orbit) -> bool:  # `my_orbit(frames, exact)` → (B,) dB
     "Exercise `10_evaluation`.4: PSNR of an orbit's frame-to-frame change against the exact one's."
     rng = torch.Generator().manual_seed(0)
@@ -981,6 +1003,7 @@ def check_orbit_consistency(my_orbit) -> bool:  # `my_orbit(frames, exact)` → 
             bad.append(f"{name}: {wrong}")
     return _verdict("orbit consistency", not bad, "; ".join(bad))
 
+# %% ../nbs/15_exercises.ipynb #778590e4
 def check_error_budget(my_budget) -> bool:  # `my_budget(pred, truth, regions)` → {region: (B,)}
     "Exercise `10_evaluation`.5: each region's share of the whole image's mean squared error."
     rng = torch.Generator().manual_seed(0)
@@ -1046,6 +1069,7 @@ def _same_state(got, want: dict) -> list:
         bad.append("the names come in another order than `state_dict()` gives them")
     return bad
 
+# %% ../nbs/15_exercises.ipynb #149341b5
 def check_record_state_dict(my_state_dict) -> bool:  # `my_state_dict(record)` → {name: tensor}
     "Exercise `12_eg3d_checkpoints`.1: a safely unpickled network's state dict, walked by hand."
     net, blob = _small_pickle()
@@ -1083,6 +1107,7 @@ def check_allow_list(my_find_class) -> bool:  # `my_find_class(module, name)` �
             bad.append(f"{module}.{name} raised {type(e).__name__}, not pickle.UnpicklingError")
     return _verdict("allow-list", not bad, "; ".join(bad[:3]))
 
+# %% ../nbs/15_exercises.ipynb #54d493da
 def _fit_truth(sd: dict, ours: dict) -> tuple:
     "Names missing from `sd`, unexpected in it, and in both with other shapes: sorted lists."
     both = set(sd) & set(ours)
@@ -1159,6 +1184,7 @@ def check_export_folder(my_export) -> bool:  # `my_export(images, c, root)` writ
             for wrong in [_mismatch(got["image"], None, images.float() / 127.5 - 1, 0)] if wrong]
     return _verdict("export folder", not bad, "; ".join(bad))
 
+# %% ../nbs/15_exercises.ipynb #edc5fe69
 def _image_modes(side: int = 16) -> dict:
     "One small PNG-able image per 8-bit pixel mode a data set may hold."
     rgb = _small_images(1, side, seed=1)[0].permute(1, 2, 0).numpy()
@@ -1192,6 +1218,7 @@ def _bad_sets(side: int = 16) -> dict:
     return {case: {"00000/img00000000.png": ok[0], "00000/img00000001.png": ok[1],
                    "00000/img00000002.png": im} for case, im in last.items()}
 
+# %% ../nbs/15_exercises.ipynb #6aafa213
 def check_open_dataset(my_resolution) -> bool:  # `my_resolution(root)` → R, or a ValueError
     "Exercise `13_dataset_folders`.3: a data set checked whole when it is opened, every file."
     bad = []
@@ -1244,6 +1271,7 @@ def check_rank_seed(my_seed) -> bool:  # `my_seed(seed, rank, step)` → an inte
         bad.append("the same (seed, rank, step) gave two seeds: a resumed run would draw others")
     return _verdict("rank seeds", not bad, "; ".join(bad))
 
+# %% ../nbs/15_exercises.ipynb #520ebeab
 def _same_number(got, want) -> bool:
     "Is `got` the number `want` (relative 1e-9)?"
     try:
@@ -1278,6 +1306,7 @@ def check_blur_std(my_blur_std) -> bool:  # `my_blur_std(eg3d_sigma)` → a stan
                                                       "deviation"))
     return _verdict("EG3D's blur", not bad, "; ".join(bad))
 
+# %% ../nbs/15_exercises.ipynb #bef4675d
 def check_precision_split(my_synthesize) -> bool:  # `my_synthesize(G, ws, c)` → float32 outputs
     "Exercise `14_full_scale`.4: `G.synthesis` under bfloat16 autocast, the renderer in float32."
     G = TriPlaneGenerator.from_config("tiny", seed=0).eval()
@@ -1371,6 +1400,7 @@ def check_checked_load(my_load) -> bool:  # `my_load(path, sha256)` → the stat
 class _Stop(Exception):
     "Raised inside a context to see what the context does on an error."
 
+# %% ../nbs/15_exercises.ipynb #955ffc57
 def check_frozen(my_frozen) -> bool:  # `my_frozen(G)`: a context manager that yields `G`
     "Exercise `00_core`.2: parameters frozen inside the context, each one's flag back on leaving."
     net = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2))
@@ -1406,6 +1436,7 @@ def check_frozen(my_frozen) -> bool:  # `my_frozen(G)`: a context manager that y
         bad.append(f"after an error inside the context the flags are {flags()}, not {before}")
     return _verdict("frozen", not bad, "; ".join(bad[:3]))
 
+# %% ../nbs/15_exercises.ipynb #c9f1f647
 def _small_cache(n: int = 4, R: int = 6) -> dict:
     "A tiny cached data set shaped like `render_dataset`'s: depth 0 where the mask is off."
     rng = torch.Generator().manual_seed(0)
@@ -1441,6 +1472,7 @@ def check_batch_rows(my_batch) -> bool:  # `my_batch(data, idx)` → {image, dep
     bad += [f"depth: {wrong}"] if (wrong := _depth_off(got["depth"], want["depth"])) else []
     return _verdict("batch rows", not bad, "; ".join(bad))
 
+# %% ../nbs/15_exercises.ipynb #80101078
 def check_resize_raw(my_resize) -> bool:  # `my_resize(image, resolution)` → `(B, C, R, R)`
     "Exercise `00_core`.4: an image down-sampled with antialiasing, as the raw discriminator takes."
     rng = torch.Generator().manual_seed(0)
@@ -1480,6 +1512,7 @@ def check_uint8_frame(my_uint8) -> bool:  # `my_uint8(x)` → `(H, W, 3)` uint8 
             for n in [off[outside].sum()] if n]
     return _verdict("uint8 frame", not bad, "; ".join(bad))
 
+# %% ../nbs/15_exercises.ipynb #9a6df55f
 def check_depth_colours(my_colours) -> bool:  # `my_colours(depth, near, far)` → `(H, W, 4)`
     "Exercise `00_pictures`.2: a depth map's RGBA colours as `panel` draws them, +∞ transparent."
     rng = torch.Generator().manual_seed(0)
@@ -1511,6 +1544,7 @@ def _segments_found(got, want, tol: float = 1e-4) -> torch.Tensor:
     d = torch.minimum((g - w).abs().amax((2, 3)), (g.flip(2) - w).abs().amax((2, 3)))
     return d.min(1).values <= tol
 
+# %% ../nbs/15_exercises.ipynb #d42974dc
 def check_frustum(my_frustum) -> bool:  # `my_frustum(cam2world, intrinsics, far)` → `(8, 2, 3)`
     "Exercise `00_pictures`.3: a camera's frustum: its four corner rays and the far rectangle."
     off_centre = torch.tensor([[2.4, 0.0, 0.55], [0.0, 2.1, 0.45], [0.0, 0.0, 1.0]])

@@ -418,8 +418,7 @@ def train_encoder(
     w_lpips: float = 0.8, w_latent: float = 1.0, w_reg: float = 5e-4,  # the loss terms' weights
     seed: int = 0, w_mask: float = 1.0,  # `w_mask`: the silhouette term's weight
     every_s: float = 300.0, log_every: int = 10, progress: bool = True,
-    channels: tuple = None,  # the encoder's widths (None: the tiny ones)
-    pool: int = 2,  # `Encoder`'s
+    channels: tuple = None, pool: int = 2,  # `Encoder`'s widths (None: the tiny ones) and pool
     init: "Encoder" = None,  # start from this encoder, its layout and weights (None: from scratch)
 ):  # (the encoder, in eval mode and frozen; its log)
     "Train an `Encoder` for `G` on alternating GAN-sample and data batches; DDP under `torchrun`."
@@ -492,6 +491,19 @@ def latent_pairs(
     return {"image": torch.cat(data["image"]), "w": torch.cat(data["w"]), "c": torch.cat(data["c"])}
 
 # %% ../nbs/04_inversion.ipynb #4a80daa2
+def _regress_state(E, lr: float, steps: int, seed: int, checkpoint) -> tuple:
+    "Adam with a cosine decay to 0 over `steps`, the rng and the log, resumed from `checkpoint`."
+    opt = torch.optim.Adam(E.parameters(), lr=lr)
+    cosine = lambda s: 0.5 * (1 + math.cos(math.pi * s / steps))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine)
+    rng, state = torch.Generator().manual_seed(seed), {"step": 0, "log": []}
+    if checkpoint and checkpoint.exists():
+        s = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        E.load_state_dict(s["E"]); opt.load_state_dict(s["opt"]); sched.load_state_dict(s["sched"])
+        rng.set_state(s["rng"]); state = s["state"]
+    return opt, sched, rng, state
+
+# %% ../nbs/04_inversion.ipynb #07e3a66e
 def regress_encoder(
     E: Encoder,  # trained in place
     G: TriPlaneGenerator,  # its `w_avg` is the offsets' origin
@@ -503,33 +515,25 @@ def regress_encoder(
     every_s: float = 300.0, log_every: int = 200, progress: bool = True,
 ):  # (the encoder, in eval mode and frozen; its log of train and test latent errors)
     "Fit the encoder's w+ to the known latents of GAN samples: mean squared error, no rendering."
-    images, w = pairs["image"], pairs["w"]
-    n_train = len(images) - held_out
-    w_avg = G.backbone.mapping.w_avg.detach().cpu()
-    as_float = lambda rows: images[rows].float() / 127.5 - 1
-    def test_error():
-        with torch.no_grad():
-            rows = torch.arange(n_train, len(images))
-            return ((w_avg + E(as_float(rows))) - w[rows, None]).square().mean().item()
+    n_train, w_avg = len(pairs["image"]) - held_out, G.backbone.mapping.w_avg.detach().cpu()
+    def error(rows):  # mean squared error of the predicted w+ against the true w
+        x = pairs["image"][rows].float() / 127.5 - 1
+        return ((w_avg + E(x)) - pairs["w"][rows, None]).square().mean()
     E.train().requires_grad_(True)
-    opt = torch.optim.Adam(E.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / steps)))
-    rng, state = torch.Generator().manual_seed(seed), {"step": 0, "log": []}
     checkpoint = Path(checkpoint) if checkpoint else None
-    if checkpoint and checkpoint.exists():
-        s = torch.load(checkpoint, map_location="cpu", weights_only=False)
-        E.load_state_dict(s["E"]); opt.load_state_dict(s["opt"]); sched.load_state_dict(s["sched"])
-        rng.set_state(s["rng"]); state = s["state"]
-    save = lambda: atomic_save({"E": E.state_dict(), "opt": opt.state_dict(), "rng": rng.get_state(),
-                                "sched": sched.state_dict(), "state": state}, checkpoint)
+    opt, sched, rng, state = _regress_state(E, lr, steps, seed, checkpoint)
+    def save():
+        atomic_save({"E": E.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+                     "rng": rng.get_state(), "state": state}, checkpoint)
     last = time.time()
     for _ in tqdm(range(state["step"], steps), desc="regressing the encoder", disable=not progress):
-        rows = torch.randint(n_train, (batch,), generator=rng)
-        loss = ((w_avg + E(as_float(rows))) - w[rows, None]).square().mean()
+        loss = error(torch.randint(n_train, (batch,), generator=rng))
         opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sched.step()
         state["step"] += 1
         if state["step"] % log_every == 0 or state["step"] == steps:
-            state["log"].append({"step": state["step"], "train": loss.item(), "test": test_error()})
+            with torch.no_grad():
+                test = error(torch.arange(n_train, len(pairs["image"]))).item()
+            state["log"].append({"step": state["step"], "train": loss.item(), "test": test})
         if checkpoint and time.time() - last > every_s:
             save(); last = time.time()
     if checkpoint:
