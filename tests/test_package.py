@@ -55,8 +55,9 @@ def test_wheel_ships_assets_and_entry_point(tmp_path):
     assert "warpgan/camera.py" in names and "warpgan/world.py" in names
     from warpgan.generator import WEIGHTS
     assert WEIGHTS and all(f"warpgan/weights/{entry[0]}" in names for entry in WEIGHTS.values())
-    from warpgan.inversion import ENCODER_WEIGHTS
-    assert ENCODER_WEIGHTS and all(f"warpgan/weights/{entry[0]}" in names for entry in ENCODER_WEIGHTS.values())
+    from warpgan.inversion import ENCODER_WEIGHTS, REFINED_ENCODER_WEIGHTS
+    for table in (ENCODER_WEIGHTS, REFINED_ENCODER_WEIGHTS):
+        assert table and all(f"warpgan/weights/{entry[0]}" in names for entry in table.values())
     from warpgan.svinet import SVINET_WEIGHTS
     assert SVINET_WEIGHTS and all(f"warpgan/weights/{entry[0]}" in names for entry in SVINET_WEIGHTS.values())
     entry = next(n for n in names if n.endswith("entry_points.txt"))

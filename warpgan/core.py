@@ -79,8 +79,10 @@ def atomic_save(obj, path) -> Path:
 # %% ../nbs/00_core.ipynb #e117ff00
 class frozen:
     "Context: `G`'s parameters stop collecting gradients (restored on exit)."
-    def __init__(self, G): self.G, self.flags = G, [p.requires_grad for p in G.parameters()]
-    def __enter__(self): self.G.requires_grad_(False); return self.G
+    def __init__(self, G): self.G = G
+    def __enter__(self):  # the flags as they are on entry, not when the context was made
+        self.flags = [p.requires_grad for p in self.G.parameters()]
+        self.G.requires_grad_(False); return self.G
     def __exit__(self, *exc):
         for p, f in zip(self.G.parameters(), self.flags): p.requires_grad_(f)
 

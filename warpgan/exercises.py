@@ -465,7 +465,7 @@ def _try_answer(fn, *args):
     try:
         return fn(*args), None
     except Exception as e:  # any failure of the answer is reported, not raised
-        return None, f"it raised {type(e).__name__}: {(str(e).splitlines() or [''])[0]}"
+        return None, f"it raised {type(e).__name__} ({(str(e).splitlines() or [''])[0]})"
 
 def _gap(got, want) -> float:
     "The largest absolute difference of an answer from the truth; +inf if its shape differs."
@@ -1414,7 +1414,7 @@ def check_frozen(my_frozen) -> bool:  # `my_frozen(G)`: a context manager that y
                 pass
             nested = flags()
     except Exception as e:  # a crash of the answer is its verdict
-        return _verdict("frozen", False, f"it raised {type(e).__name__}: {e}")
+        return _verdict("frozen", False, f"it raised {type(e).__name__} ({e})")
     if g is not net:
         bad.append("`with my_frozen(G) as g` does not give g = G")
     if any(inside):

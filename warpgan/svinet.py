@@ -266,7 +266,7 @@ def encode(G: TriPlaneGenerator, E: Encoder,
            c,  # (B, 25) their camera labels
           ) -> tuple:  # w+, render in [-1, 1], along-ray depth (+inf where transparent)
     "Encoder inversion: the w+, its render at `c` and that render's depth."
-    ws = G.backbone.mapping.w_avg + E(image)
+    ws = G.backbone.mapping.w_avg + E.offsets(image, G, c)
     out = G.synthesis(ws, c, noise_mode="const")
     return ws, out["image"].clamp(-1, 1), render_depth(out)
 
