@@ -359,12 +359,8 @@ def silhouette_iou(
 
 def _encoder_loss(E, G, image, c, w_true, mask, lp, hp, base=None):
     "One batch's loss and parts; latent term if `w_true` is known, silhouette term if `mask` is."
-    if base is None:
-        offset = E(image)
-    else:  # E refines the frozen `base`'s guess, reading the photo beside that guess's render
-        guess = first_guess(base, G, image, c)
-        offset = guess["ws"] - G.backbone.mapping.w_avg + E(torch.cat([image, guess["render"]], 1))
-    ws = G.backbone.mapping.w_avg + offset
+    ws = (G.backbone.mapping.w_avg + E(image) if base is None
+          else _refined_ws(E, first_guess(base, G, image, c), image))  # E refines `base`'s guess
     out = G.synthesis(ws, c, noise_mode="const")
     parts = {"image": image_loss(out, image, lp, hp["w_lpips"]).mean(),
              "reg": delta_regulariser(ws)}
@@ -391,12 +387,13 @@ def _encoder_batch(G, data, batch: int, step: int, rng, device) -> tuple:
     return b["image"], b["c"], None, mask, "world"
 
 # %% ../nbs/04_inversion.ipynb #c20ea28b
-def _encoder_state(G, hp: dict, checkpoint, channels, pool, init, in_channels=3) -> tuple:
+def _encoder_state(G, hp: dict, checkpoint, channels, pool, init, base=None) -> tuple:
     "A new `Encoder` for `G`, its Adam, rng and state, resumed from `checkpoint`; and LPIPS."
     torch.manual_seed(hp["seed"])
     device = next(G.parameters()).device  # E trains where G lives; data and rng stay on the CPU
     E = (copy.deepcopy(init).train().requires_grad_(True) if init is not None  # its layout too
-         else Encoder(G.num_ws, G.w_dim, G.img_resolution, channels, pool, in_channels)).to(device)
+         else Encoder(G.num_ws, G.w_dim, G.img_resolution, channels, pool,
+                      3 if base is None else 6)).to(device)  # a refiner reads photo and render
     opt = torch.optim.Adam(E.parameters(), lr=hp["lr"])
     rng = torch.Generator().manual_seed(hp["seed"])
     state = {"step": 0, "log": []}
@@ -439,13 +436,11 @@ def train_encoder(
               seed=seed)
     rank, world = distributed_rank()
     checkpoint = Path(checkpoint) if checkpoint else None
-    E, opt, rng, state, device, lp = _encoder_state(G, hp, checkpoint, channels, pool, init,
-                                                    3 if base is None else 6)
+    E, opt, rng, state, device, lp = _encoder_state(G, hp, checkpoint, channels, pool, init, base)
     E_ = data_parallel(E, device, world)
-    def save():
-        if rank: return
-        atomic_save({"E": E.state_dict(), "opt": opt.state_dict(), "rng": rng.get_state(),
-                     "state": state, "hp": hp}, checkpoint)
+    def save():  # rank 0 alone writes
+        if not rank: atomic_save({"E": E.state_dict(), "opt": opt.state_dict(),
+                                  "rng": rng.get_state(), "state": state, "hp": hp}, checkpoint)
     last = time.time()
     bar = tqdm(total=steps, initial=min(state["step"], steps), desc="training the encoder",
                disable=not progress or rank > 0)
@@ -505,6 +500,15 @@ def latent_pairs(
     return {"image": torch.cat(data["image"]), "w": torch.cat(data["w"]), "c": torch.cat(data["c"])}
 
 # %% ../nbs/04_inversion.ipynb #4a80daa2
+def _latent_error(E, pairs: dict, rows, w_avg, first=None) -> torch.Tensor:
+    "Mean squared error of E's w+ (a refiner's, on top of `first`) against the pairs' true w's."
+    x = pairs["image"][rows].float() / 127.5 - 1
+    if first is None:
+        return (w_avg + E(x) - pairs["w"][rows, None]).square().mean()
+    guess = {"ws": first["ws"][rows].float(), "render": first["render"][rows].float() / 127.5 - 1}
+    ws = _refined_ws(E, guess, x)
+    return (ws - pairs["w"][rows, None]).square().mean()
+
 def _regress_state(E, lr: float, steps: int, seed: int, checkpoint) -> tuple:
     "Adam with a cosine decay to 0 over `steps`, the rng and the log, resumed from `checkpoint`."
     opt = torch.optim.Adam(E.parameters(), lr=lr)
@@ -531,14 +535,7 @@ def regress_encoder(
 ):  # (the encoder, in eval mode and frozen; its log of train and test latent errors)
     "Fit the encoder's w+ to the known latents of GAN samples: mean squared error, no rendering."
     n_train, w_avg = len(pairs["image"]) - held_out, G.backbone.mapping.w_avg.detach().cpu()
-    def error(rows):  # mean squared error of the predicted w+ against the true w
-        x = pairs["image"][rows].float() / 127.5 - 1
-        if first is None:
-            ws = w_avg + E(x)
-        else:  # the first guess plus the refiner's correction
-            render = first["render"][rows].float() / 127.5 - 1
-            ws = first["ws"][rows].float() + E(torch.cat([x, render], 1))
-        return (ws - pairs["w"][rows, None]).square().mean()
+    error = lambda rows: _latent_error(E, pairs, rows, w_avg, first)
     E.train().requires_grad_(True)
     checkpoint = Path(checkpoint) if checkpoint else None
     opt, sched, rng, state = _regress_state(E, lr, steps, seed, checkpoint)
@@ -596,6 +593,10 @@ def first_guess(E: Encoder, G: TriPlaneGenerator, image, c) -> dict:
         render = G.synthesis(ws, c, noise_mode="const")["image"].clamp(-1, 1)
     return {"ws": ws, "render": render}
 
+def _refined_ws(refiner: Encoder, guess: dict, image):
+    "The second pass: the guess's w+ plus the refiner's correction read beside its render."
+    return guess["ws"] + refiner(torch.cat([image, guess["render"]], 1))
+
 def first_guesses(
     E: Encoder, G: TriPlaneGenerator,
     pairs: dict,  # `latent_pairs`'s
@@ -608,8 +609,10 @@ def first_guesses(
     if path and path.exists():
         return torch.load(path)
     ws, render = [], []
-    for i in tqdm(range(0, len(pairs["image"]), chunk), desc="first guesses", disable=not progress):
-        g = first_guess(E, G, pairs["image"][i:i + chunk].float() / 127.5 - 1, pairs["c"][i:i + chunk])
+    for i in tqdm(range(0, len(pairs["image"]), chunk), desc="first guesses",
+                  disable=not progress):
+        x = pairs["image"][i:i + chunk].float() / 127.5 - 1
+        g = first_guess(E, G, x, pairs["c"][i:i + chunk])
         ws.append(g["ws"].half()); render.append(((g["render"] + 1) * 127.5).round().byte())
     out = {"ws": torch.cat(ws), "render": torch.cat(render)}
     if path:
@@ -635,10 +638,9 @@ class RefinedEncoder(nn.Module):
 
     def offsets(self, image, G: TriPlaneGenerator, c):
         "The w+ offsets `(B, num_ws, w_dim)` from w_avg of images at cameras `c` (no gradients)."
-        guess = first_guess(self.base, G, image, c)
         with torch.no_grad():
-            return guess["ws"] - G.backbone.mapping.w_avg + self.refiner(
-                torch.cat([image, guess["render"]], 1))
+            return (_refined_ws(self.refiner, first_guess(self.base, G, image, c), image)
+                    - G.backbone.mapping.w_avg)
 
 # %% ../nbs/04_inversion.ipynb #3c609ec1
 REFINED_ENCODER_WEIGHTS = {"tiny": ("encoder_refined_tiny.pt",
