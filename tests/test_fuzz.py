@@ -215,6 +215,10 @@ def test_cameras(tmp_path):
     (["bench", "--heads", "100000000"], "--heads"), (["bench", "--slow-heads", "-1"], "--slow-heads"),
     (["demo", "--seed", "99999999999999999999"], "--seed"), (["demo", "--seed", "-1"], "--seed"), (["demo", "--seed", "1e3"], "--seed"),
     (["demo", "--device", "tpu"], "--device"), (["novel-view"], "IMAGE"), (["frobnicate"], "invalid choice"),
+    (["novel-view", "{face}", "--edit", "hairline"], "NAME=AMOUNT"), (["novel-view", "{face}", "--edit", "beard=0.2"], "unknown attribute"),
+    (["novel-view", "{face}", "--edit", "hairline=5"], "within ±1"), (["novel-view", "{face}", "--edit", "hairline=nan"], "within ±1"),
+    (["novel-view", "{face}", "--edit", "hairline=inf"], "within ±1"), (["novel-view", "{face}", "--edit", "hairline=+"], "a number"),
+    (["novel-view", "{face}", "--edit", "=0.3"], "unknown attribute"),
 ])
 def test_absurd_arguments(tmp_path, args, needle):
     face = valid(tmp_path / "face.png", "RGB")

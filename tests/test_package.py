@@ -59,7 +59,9 @@ def test_wheel_ships_assets_and_entry_point(tmp_path):
     for table in (ENCODER_WEIGHTS, REFINED_ENCODER_WEIGHTS):
         assert table and all(f"warpgan/weights/{entry[0]}" in names for entry in table.values())
     from warpgan.svinet import SVINET_WEIGHTS
-    assert SVINET_WEIGHTS and all(f"warpgan/weights/{entry[0]}" in names for entry in SVINET_WEIGHTS.values())
+    from warpgan.editing import DIRECTIONS_WEIGHTS, PROBE_WEIGHTS
+    for table in (SVINET_WEIGHTS, DIRECTIONS_WEIGHTS, PROBE_WEIGHTS):
+        assert table and all(f"warpgan/weights/{entry[0]}" in names for entry in table.values())
     entry = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry).decode()
     assert "warpgan = warpgan.cli:main" in text

@@ -5,7 +5,8 @@
 # %% auto #0
 __all__ = ['DEMO_SEED', 'DEMO_YAW', 'DEMO_PITCH', 'DEMO_RES', 'MAX_FRAMES', 'BENCH_HEADS', 'SEED_MAX', 'to_uint8',
            'make_demo_input', 'demo_files', 'writable_dir', 'save_png', 'notes', 'target_views', 'turn', 'views_grid',
-           'write_orbit', 'load_model', 'run_demo', 'run_novel_view', 'run_bench', 'seed_arg', 'build_parser', 'main']
+           'write_orbit', 'load_model', 'run_demo', 'parse_edits', 'edited_views', 'run_novel_view', 'run_bench',
+           'seed_arg', 'build_parser', 'main']
 
 # %% ../nbs/11_cli.ipynb #48fd35bb
 import argparse
@@ -122,11 +123,12 @@ def views_grid(photo,  # (3, R, R) in [-1, 1]
                targets: list,  # their (yaw, pitch)
                exact: list = None,  # the exact views, where known
                title: str = ""):
-    "A figure: the input, then per target the encoder-only, WarpGAN (and exact) views."
+    "A figure: the input, then per target the encoder-only, WarpGAN (edited, exact) views."
     import matplotlib
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
-    rows = [("encoder-only", "gan"), ("WarpGAN", "image")] + ([("exact", None)] if exact else [])
+    rows = ([("encoder-only", "gan"), ("WarpGAN", "image")] + ([("edited", "edited")]
+            if "edited" in views[0] else []) + ([("exact", None)] if exact else []))
     fig, axs = plt.subplots(len(rows), len(views) + 1,
                             figsize=(1.5 * (len(views) + 1), 1.6 * len(rows)), squeeze=False)
     for a in axs.flat:
@@ -200,13 +202,44 @@ def run_demo(out="warpgan_out", yaws=(-60, -40, -20, 0, 20, 40, 60), frames: int
     return written
 
 # %% ../nbs/11_cli.ipynb #44785c3a
+def parse_edits(texts,  # `--edit` values, `NAME=AMOUNT` each
+               ) -> list:  # (Direction, amount) pairs: the shipped InterFaceGAN W+ directions
+    "The `--edit` list as directions and amounts; a one-line error for a bad name or amount."
+    if not texts:
+        return []
+    from warpgan.editing import ATTRIBUTES, check_amount, direction_key, directions
+    table, edits = directions(), []
+    for text in texts:
+        name, sep, amount = text.partition("=")
+        if not sep:
+            raise ValueError(f"--edit: expected NAME=AMOUNT (e.g. hairline=+0.3), got {text!r}")
+        if name not in ATTRIBUTES:
+            raise ValueError(f"--edit: unknown attribute {name!r} (known: {', '.join(ATTRIBUTES)})")
+        try:
+            edits.append((table[direction_key(name)], check_amount(amount)))
+        except ValueError as e:
+            raise ValueError(f"--edit {name}: {str(e).removeprefix('amount: ')}") from None
+    return edits
+
+def edited_views(wg, src, targets, edits: list) -> list:
+    "The GAN's views of the edited latent: `src.ws` moved along every (direction, amount)."
+    from warpgan.editing import edit
+    from warpgan.svinet import gan_view
+    ws = src.ws
+    for d, amount in edits:
+        ws = edit(ws, d, amount)
+    with torch.no_grad():
+        return [gan_view(wg.G, ws, camera_label(orbit_pose(y, p)).to(wg.device)) for y, p in targets]
+
 def run_novel_view(image,
                    camera=None,  # an EG3D `dataset.json` holding the image's label; None: frontal
                    yaws=None, pitches=None, out="warpgan_out", device: str = "cpu",
                    progress: bool = True,
+                   edits=None,  # `--edit` values (`NAME=AMOUNT`): also the edited head's views
                   ) -> dict:  # {what: path}, and `seconds`: {stage: seconds}
-    "Novel views of `image`: one PNG per view and `grid.png`."
+    "Novel views of `image`: one PNG per view (per edited view too) and `grid.png`."
     targets = target_views(yaws or [-40.0, -20.0, 20.0, 40.0], pitches)
+    edits = parse_edits(edits)
     if not Path(image).is_file():
         raise ValueError(f"IMAGE: no such file: {image}")
     if camera is not None:  # resolved once, before anything is written
@@ -223,14 +256,22 @@ def run_novel_view(image,
         src, views, seconds = turn(wg, image, camera, targets, progress)
     except ValueError as e:
         raise ValueError(str(e).replace("image:", "IMAGE:", 1)) from e
+    if edits:
+        t0 = time.time()
+        for v, e in zip(views, edited_views(wg, src, targets, edits)):
+            v["edited"] = e
+        seconds_edit = (time.time() - t0) / len(views)
     written = {}
     for v, (yaw, pitch) in zip(views, targets):
-        name = f"view_yaw{yaw:+04.0f}_pitch{pitch:+03.0f}.png"
-        written[name] = save_png(to_uint8(v["image"][0]), out / name)
+        for key, stem in (("image", "view"), ("edited", "edited")):
+            if key in v:
+                name = f"{stem}_yaw{yaw:+04.0f}_pitch{pitch:+03.0f}.png"
+                written[name] = save_png(to_uint8(v[key][0]), out / name)
     written["grid"] = save_png(views_grid(src.photo[0], views, targets, title=Path(image).name),
                                out / "grid.png")
     written["seconds"] = {"total": seconds, "invert": src.seconds,
-                          "per_view": sum(v["seconds"] for v in views) / len(views)}
+                          "per_view": sum(v["seconds"] for v in views) / len(views),
+                          **({"per_edited_view": seconds_edit} if edits else {})}
     return written
 
 # (heads, slow_heads) of `warpgan bench` and `--full`
@@ -309,6 +350,11 @@ def _novel_view_command(sub, common):
                    help="target pitch in degrees: one for all views, or one per --yaw (default 0)")
     n.add_argument("--out", default="warpgan_out",
                    help="folder to write into (default: %(default)s)")
+    n.add_argument("--edit", action="append", metavar="NAME=AMOUNT",
+                   help="also render the head edited: move an attribute by AMOUNT (within ±1, "
+                        "the attribute's whole range), repeatable (--edit hairline=+0.3 --edit "
+                        "skin_tone=-0.2); names: skin_tone, hairline, hair_thickness, eye_height, "
+                        "nose_length, jaw_width")
 
 # %% ../nbs/11_cli.ipynb #0462cf04
 def _bench_command(sub, common):
@@ -347,6 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "tiny offline world of 64x64 heads. Start with `warpgan demo`.",
         epilog="examples:\n  warpgan demo\n  warpgan novel-view face.png --camera dataset.json "
                "--yaw -30 --yaw 30\n"
+               "  warpgan novel-view face.png --yaw 30 --edit hairline=+0.3 --edit skin_tone=-0.2\n"
                "  warpgan bench --json bench.json",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"warpgan {warpgan.__version__}")
@@ -380,7 +427,7 @@ def main(argv=None) -> int:
                                    progress=not args.quiet)
             elif args.command == "novel-view":
                 written = run_novel_view(args.image, args.camera, args.yaw, args.pitch, args.out,
-                                         args.device, not args.quiet)
+                                         args.device, not args.quiet, args.edit)
             else:
                 heads, slow = BENCH_HEADS["full" if args.full else "default"]
                 written = run_bench(args.json, heads if args.heads is None else args.heads,

@@ -19,13 +19,14 @@ from .inversion import image_scores, invert_optimize, load_lpips, pti
 from .core import atomic_path
 from .pipeline import WarpGAN
 from .svinet import baseline_views, encode, gan_view, svinet_inputs
+from .tuning import warpgan_pti
 from .warping import covisible, hybrid
 from .world import HELDOUT_SEED, render_heads, sample_cameras, sample_heads
 
 # %% ../nbs/10_evaluation.ipynb #6dda1bba
-METHODS = ("encoder", "w", "w+", "pti", "hybrid", "hybrid_sym", "warpgan")
+METHODS = ("encoder", "w", "w+", "pti", "warpgan_pti", "hybrid", "hybrid_sym", "warpgan")
 # per-image optimisation: run on the first `slow_heads` heads only
-SLOW_METHODS = ("w", "w+", "pti")
+SLOW_METHODS = ("w", "w+", "pti", "warpgan_pti")
 YAWS = (-60, -40, -20, 20, 40, 60)
 REGIONS = ("all", "covisible", "holes", "background")
 ORBIT_YAWS = tuple(range(-40, 41, 10))  # the orbit the consistency score follows, pitch 0
@@ -132,19 +133,26 @@ def _fast_methods(wg: WarpGAN, truth: dict, lp) -> dict:
 # %% ../nbs/10_evaluation.ipynb #6f0749f2
 def _slow_methods(wg: WarpGAN, truth: dict, lp, steps: int, tune_steps: int,
                   progress: bool) -> dict:
-    "W and W+ optimisation (batched) and PTI (one tuned generator per head from the W run's pivot)."
+    "W and W+ optimisation (batched), PTI from the W pivots, WarpGAN + PTI from the W+ ones."
     n, G = len(truth["photo"]), wg.G
     inv = {"w": invert_optimize(G, truth["photo"], truth["c"], "w", steps, progress=progress),
            "w+": invert_optimize(G, truth["photo"], truth["c"], "w+", steps, progress=progress)}
     tuned = [pti(G, truth["photo"][i:i + 1], truth["c"][i:i + 1], tune_steps=tune_steps,
                  pivot=inv["w"].select(i), progress=progress)
              for i in range(n)]
+    # the authors' WarpGAN + PTI: WarpGAN's views as teachers, the W+ pivot, as many tuning steps
+    taught = [warpgan_pti(wg, wg.invert(truth["photo"][i:i + 1], truth["c"][i:i + 1]), tune_steps,
+                          pivot=inv["w+"].select(i), progress=progress)
+              for i in range(n)]
     def render(m, cy):
         if m == "pti":
             return torch.cat([gan_view(t.G, t.ws, cy[i:i + 1]) for i, t in enumerate(tuned)])
+        if m == "warpgan_pti":
+            return torch.cat([gan_view(w.G, s.ws, cy[i:i + 1]) for i, (w, s) in enumerate(taught)])
         return gan_view(G, inv[m].ws, cy)
     cost = {"w": inv["w"].seconds / n, "w+": inv["w+"].seconds / n,
-            "pti": sum(t.seconds for t in tuned) / n}
+            "pti": sum(t.seconds for t in tuned) / n,
+            "warpgan_pti": sum(s.seconds for _, s in taught) / n}
     res = {}
     with torch.no_grad():
         for m in SLOW_METHODS:
@@ -215,7 +223,8 @@ def benchmark(wg: WarpGAN = None,  # default: the shipped models
             "heads": {m: len(s["orbit"]) for m, s in scores.items()}, "lpips": lp is not None,
             "yaws": list(yaws),
             "orbit_yaws": list(ORBIT_YAWS),
-            "steps": {"w": steps, "w+": steps, "pti_pivot": steps, "pti_tune": tune_steps}}
+            "steps": {"w": steps, "w+": steps, "pti_pivot": steps, "pti_tune": tune_steps,
+                      "warpgan_pti_tune": tune_steps}}
 
 # %% ../nbs/10_evaluation.ipynb #25fb5264
 BUDGET_VARIANTS = ("warpgan", "exact depth", "exact fill", "exact depth + fill")

@@ -15,7 +15,9 @@ __all__ = ['VERDICTS', 'check_uniform_centres', 'check_max_depth_ratio', 'check_
            'check_record_state_dict', 'check_allow_list', 'check_strict_fit', 'check_export_folder', 'check_read_image',
            'check_open_dataset', 'check_rank_seed', 'check_total_batch', 'check_blur_std', 'check_precision_split',
            'check_delta_regulariser', 'check_lr_ramp', 'check_silhouette_iou', 'check_checked_load', 'check_frozen',
-           'check_batch_rows', 'check_resize_raw', 'check_uint8_frame', 'check_depth_colours', 'check_frustum']
+           'check_batch_rows', 'check_resize_raw', 'check_uint8_frame', 'check_depth_colours', 'check_frustum',
+           'check_teacher_cameras', 'check_pivot_source', 'check_teacher_views', 'check_exact_edit',
+           'check_interfacegan_step', 'check_edit_region']
 
 # %% ../nbs/15_exercises.ipynb #3488d814
 import argparse
@@ -45,6 +47,7 @@ from .camera import project, unproject
 from .cli import SEED_MAX, target_views
 from .core import batch_from, resize_raw
 from .dataset_folder import DatasetFolder
+from .editing import edit_region, exact_edit, fit_direction
 from .eg3d_checkpoint import PersistentRecord, eg3d_style_pickle, load_eg3d_pickle
 from .eg3d_checkpoint import record_state_dict
 from .evaluate import REGIONS, orbit_consistency, paired_bootstrap, view_regions
@@ -57,13 +60,14 @@ from .inversion import Encoder, image_scores
 from .inversion import delta_regulariser, lr_ramp, silhouette_iou
 from .losses import d_adversarial, feature_matching, r1
 from .pipeline import WarpGAN, camera
+from .tuning import pivot_source, teacher_cameras, teacher_views
 from .pictures import frustum_segments, panel, to_rgb
 from .svinet import PatchDiscriminator
 from .svinet import FFC, FourierUnit, SVINet, _latents, svinet_input
 from .train_gan import DualDiscriminator, Trainer, r1_penalty
 from .train_svinet import SVINetConfig, _d_loss, _svinet_losses, novel_cameras
 from .train_svinet import reverse_batch, synthetic_batch, synthetic_renders
-from .warping import hybrid, lift_points
+from .warping import face_yaw, hybrid, lift_points
 from .warping import soften_mask, warp_symmetric
 from .world import _box_interval, smooth_union
 from .world import HELDOUT_SEED, render_heads, sample_cameras, sample_heads
@@ -1564,3 +1568,100 @@ def check_frustum(my_frustum) -> bool:  # `my_frustum(cam2world, intrinsics, far
                          f"{int((~found[4:]).sum())} of the 4 far sides are not the camera's")
             bad.append(f"{case}: {wrong}")
     return _verdict("frustum", not bad, "; ".join(bad))
+
+# %% ../nbs/15_exercises.ipynb #23237176
+def check_teacher_cameras(my_teacher_cameras) -> bool:  # `(n, yaw, pitch, tilt)` → (n, 25)
+    "Exercise `16_warpgan_pti`.1: the authors' teacher loop in EG3D's look-at angles."
+    bad = []
+    for args in ((30, 0.35, 0.25, -0.05), (7, 0.6, 0.1, 0.2)):
+        want = teacher_cameras(*args)
+        got, crash = _try_answer(my_teacher_cameras, *args)
+        if wrong := _mismatch(got, crash, want, 1e-4):
+            bad.append(f"n={args[0]}, yaw={args[1]}: {wrong} (the vertical angle goes through "
+                       "EG3D's arccos mapping: lookat_pose, not orbit_pose)"
+                       if wrong.startswith("largest") else f"n={args[0]}: {wrong}")
+    return _verdict("teacher cameras", not bad, "; ".join(bad))
+
+def check_pivot_source(my_pivot_source) -> bool:  # `(G, ws, c)` → (image, depth)
+    "Exercise `16_warpgan_pti`.2: a generator's render at a latent and its depth, +∞ off the head."
+    G = TriPlaneGenerator.from_pretrained("tiny")
+    rng = torch.Generator().manual_seed(0)
+    ws = G.backbone.mapping.w_avg + 0.5 * torch.randn(1, G.num_ws, G.w_dim, generator=rng)
+    c = camera_label(orbit_pose(25.0, 5.0))
+    want = pivot_source(G, torch.zeros(1, 3, 64, 64), c, ws)
+    got, crash = _try_answer(my_pivot_source, G, ws.clone(), c.clone())
+    if crash or not isinstance(got, (tuple, list)) or len(got) != 2:
+        return _verdict("pivot source", False, crash or "expected a pair (image, depth)")
+    bad = [f"{name}: {wrong}" for name, g, w in (("image", got[0], want.gan),
+                                                  ("depth", got[1], want.depth))
+           if (wrong := _mismatch(torch.as_tensor(g).nan_to_num(posinf=1e6) if g is not None else g,
+                                  None, w.nan_to_num(posinf=1e6), 1e-4))]
+    if bad and "depth" in bad[-1]:
+        bad[-1] += " (background pixels must be +inf: where is the opacity below one half?)"
+    return _verdict("pivot source", not bad, "; ".join(bad))
+
+def check_teacher_views(my_teacher_views) -> bool:  # `(wg, src, cams)` → [(image, camera)]
+    "Exercise `16_warpgan_pti`.3: WarpGAN's own novel views of the photo, one per teacher camera."
+    wg = WarpGAN.from_pretrained("tiny")
+    head, c = sample_heads(1, HELDOUT_SEED + 7), sample_cameras(1, HELDOUT_SEED + 7)
+    src = wg.invert(render_heads(head, c)["image"], c)
+    cams = teacher_cameras(5)
+    want = teacher_views(wg, src, cams)
+    got, crash = _try_answer(my_teacher_views, wg, src, cams.clone())
+    if crash or not isinstance(got, (list, tuple)) or len(got) != len(want):
+        return _verdict("teacher views", False, crash or f"expected {len(want)} (image, camera) pairs")
+    bad = [f"teacher {k}: {wrong}" for k, (g, w) in enumerate(zip(got, want))
+           if (wrong := _mismatch(g[0] if isinstance(g, (tuple, list)) else g, None, w[0], 1e-4))]
+    if bad and all(_gap(g[0], w[0]) > 1e-4 for g, w in zip(got, want)):
+        gan = wg.novel_view(src, cams[:1])["gan"]
+        if _gap(got[0][0], gan) <= 1e-4:
+            bad = ["these are the GAN's renders: a teacher is what WarpGAN makes of the photo"]
+    return _verdict("teacher views", not bad, "; ".join(bad))
+
+# %% ../nbs/15_exercises.ipynb #b0b1eab6
+def check_exact_edit(my_exact_edit) -> bool:  # `(heads, column, amount)` → Heads
+    "Exercise `17_editing`.1: the same heads with one uniform moved, kept in [0, 1]."
+    heads = sample_heads(6, HELDOUT_SEED + 40)
+    bad = []
+    for attribute, column, amount in (("nose_length", 12, 0.3), ("skin_tone", 30, -0.45)):
+        want = exact_edit(heads, attribute, amount).params
+        got, crash = _try_answer(my_exact_edit, heads, column, amount)
+        if crash or not hasattr(got, "params"):
+            bad.append(crash or "expected Heads"); continue
+        off = [k for k, v in want.items() if k not in got.params
+               or _gap(got.params[k], v.double()) > 1e-6]
+        if off:
+            bad.append(f"column {column} by {amount:+}: {len(off)} parameters differ, e.g. {off[0]} "
+                       "(is the moved uniform kept in [0, 1]?)")
+    return _verdict("exact edit", not bad, "; ".join(bad))
+
+def check_interfacegan_step(my_step) -> bool:  # `(X (n, D), y (n,), ridge)` → (D,)
+    "Exercise `17_editing`.2: ridge regression's β / ‖β‖², a step that moves the fit by 1."
+    rng = torch.Generator().manual_seed(0)
+    X = torch.randn(400, 2, 12, generator=rng)
+    y = 0.5 + (X * torch.randn(2, 12, generator=rng)).sum((1, 2)) / 5 + 0.1 * torch.randn(400, generator=rng)
+    bad = []
+    for ridge in (1.0, 50.0):
+        d = fit_direction(X, y, "skin_tone", "w+", "interfacegan", ridge)   # on the first 80 %
+        want = d.vector.flatten().double()
+        got, crash = _try_answer(my_step, X[:320].flatten(1).clone(), y[:320].clone(), ridge)
+        if wrong := _mismatch(got, crash, want, 1e-4 * want.abs().max().item()):
+            if wrong.startswith("largest"):
+                ratio = torch.as_tensor(got).double().norm() / want.norm()
+                wrong += f" (its length is {ratio:.3g}× the step's: β/‖β‖² moves the fit by exactly 1)"
+            bad.append(f"λ = {ridge:g}: {wrong}")
+    return _verdict("InterFaceGAN step", not bad, "; ".join(bad))
+
+def check_edit_region(my_region) -> bool:  # `(exact, edited, threshold, grow)` → (B, 1, R, R)
+    "Exercise `17_editing`.3: the pixels an exact edit changed, grown by `grow`."
+    rng = torch.Generator().manual_seed(0)
+    exact = torch.rand(2, 3, 16, 16, generator=rng) * 2 - 1
+    edited = exact.clone()
+    edited[0, 1, 4:6, 9] += 0.3; edited[1, :, 12, 2] -= 0.05; edited[1, 0, 0, 0] += 0.02
+    bad = []
+    for threshold, grow in ((0.04, 2), (0.1, 1)):
+        want = edit_region(exact, edited, threshold, grow)
+        got, crash = _try_answer(my_region, exact.clone(), edited.clone(), threshold, grow)
+        if wrong := _mismatch(got, crash, want, 1e-6):
+            bad.append(f"threshold {threshold}, grow {grow}: {wrong}")
+    return _verdict("edit region", not bad, "; ".join(bad))

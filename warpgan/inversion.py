@@ -204,11 +204,14 @@ def invert_optimize(
                        t0, torch.stack(losses).tolist() if losses else [])
 
 # %% ../nbs/04_inversion.ipynb #84e213a6
-def _pti_loss(tuned, G, ws, image, c, extra, lp, lpips_weight, locality, locality_alpha, g):
-    "One PTI step's loss: the image, the extra views, and (with `locality`) a nearby latent."
+def _pti_loss(tuned, G, ws, image, c, extra, lp, lpips_weight, locality, locality_alpha, g,
+              teachers=()):
+    "One PTI step's loss: the image, the extra views, a random teacher, (`locality`) a near latent."
     loss = image_loss(tuned.synthesis(ws, c, noise_mode="const", rng=g), image, lp,
                       lpips_weight).sum()
-    for im, cc in extra:
+    # one teacher view a step, drawn uniformly (Huang-KT/WarpGAN training/pti/single_id_coach.py)
+    drawn = [teachers[torch.randint(len(teachers), (1,), generator=g).item()]] if teachers else []
+    for im, cc in [*extra, *drawn]:
         loss = (loss
                 + image_loss(tuned.synthesis(ws, cc, noise_mode="const", rng=g), im,
                              lp, lpips_weight).sum())
@@ -231,25 +234,31 @@ def pti(
     pivot_steps: int = 300, tune_steps: int = 100,  # `invert_optimize`'s steps; the tuning's
     lr: float = 3e-4, lpips_weight: float = 1.0,  # the tuning's learning rate; LPIPS's weight
     locality: float = 0.0, locality_alpha: float = 30.0,  # a latent that far away renders as in G
-    extra_views=(),  # (image, camera) pairs: more targets for the tuning
+    extra_views=(),  # (image, camera) pairs: more targets for the tuning, all of them each step
+    teachers=(),  # (image, camera) pairs: one of them, drawn at random, a target each step
     seed: int = 0,
-    pivot: Inversion = None,  # a given W pivot (`invert_optimize(..., "w").select(i)`)
+    pivot: Inversion = None,  # a given pivot (`invert_optimize(..., pivot_space).select(i)`)
+    pivot_space: str = "w",  # the pivot's space: "w" (PTI) or "w+" (the authors' WarpGAN + PTI)
     progress: bool = True,
 ) -> Inversion:
-    "PTI for one image: a W pivot, then a tuned copy of `G`."
+    "PTI for one image: a pivot, then a tuned copy of `G`."
     t0, given_pivot = time.time(), pivot is not None
     image = prepare_image(image, G.img_resolution)
     if len(image) != 1:
         raise ValueError(f"image: PTI tunes one generator per image; got a batch of {len(image)} "
                          "(call pti per image)")
     c = prepare_label(c, 1)
-    extra = [(prepare_image(im, G.img_resolution), prepare_label(cc, 1)) for im, cc in extra_views]
+    extra, teachers = ([(prepare_image(im, G.img_resolution), prepare_label(cc, 1))
+                        for im, cc in views] for views in (extra_views, teachers))
+    if pivot_space not in ("w", "w+"):
+        raise ValueError(f"pivot_space: expected 'w' or 'w+', got {pivot_space!r}")
     if pivot is None:
-        pivot = invert_optimize(G, image, c, "w", pivot_steps, lpips_weight=lpips_weight, seed=seed,
-                                progress=progress)
-    elif pivot.method != "optimize_w" or len(pivot.ws) != 1:
-        raise ValueError("pivot: expected one image's W inversion (invert_optimize(..., "
-                         f"'w').select(i)), got {pivot.method} × {len(pivot.ws)}")
+        pivot = invert_optimize(G, image, c, pivot_space, pivot_steps, lpips_weight=lpips_weight,
+                                seed=seed, progress=progress)
+    elif pivot.method != f"optimize_{pivot_space}" or len(pivot.ws) != 1:
+        raise ValueError(f"pivot: expected one image's {pivot_space.upper()} inversion "
+                         f"(invert_optimize(..., {pivot_space!r}).select(i)), got {pivot.method} "
+                         f"× {len(pivot.ws)}")
     tuned = copy.deepcopy(G).train().requires_grad_(True)
     tuned.backbone.mapping.requires_grad_(False)  # the pivot is a w: the mapping is not used
     lp = load_lpips() if lpips_weight else None
@@ -258,7 +267,7 @@ def pti(
     losses = []
     for _ in tqdm(range(tune_steps), desc="tuning G", disable=not progress):
         loss = _pti_loss(tuned, G, pivot.ws, image, c, extra, lp, lpips_weight, locality,
-                         locality_alpha, g)
+                         locality_alpha, g, teachers)
         opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
         losses.append(loss.item())
     tuned.eval().requires_grad_(False)

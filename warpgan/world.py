@@ -5,7 +5,8 @@
 # %% auto #0
 __all__ = ['HELDOUT_SEED', 'BACKGROUND', 'BOX', 'FAR', 'HEAD_SCALE', 'SKIN', 'HAIR', 'HAIR_P', 'IRIS', 'HAIR_STYLES', 'STYLE_P',
            'N_UNIFORMS', 'sd_ellipsoid', 'sd_capsule', 'sd_box', 'smooth_union', 'hard_union', 'Heads', 'sample_heads',
-           'head_sdf', 'sphere_trace', 'render_heads', 'sample_camera_angles', 'sample_cameras']
+           'head_uniforms', 'heads_from_uniforms', 'head_sdf', 'sphere_trace', 'render_heads', 'sample_camera_angles',
+           'sample_cameras']
 
 # %% ../nbs/01_world.ipynb #47949bc0
 import math
@@ -219,9 +220,17 @@ def sample_heads(
     if int(seed) != seed or seed < 0:
         raise ValueError(f"seed: expected a non-negative integer, got {seed}")
     seeds = [int(seed) + k for k in range(int(n))]
-    u = torch.stack([torch.rand(N_UNIFORMS, generator=torch.Generator().manual_seed(s))
-                     for s in seeds])
-    return Heads(_head_params(u, bool(asymmetry)), seeds, bool(asymmetry))
+    return heads_from_uniforms(head_uniforms(seeds), seeds, asymmetry)
+
+def head_uniforms(seeds: list) -> torch.Tensor:  # `(len(seeds), N_UNIFORMS)` in [0, 1)
+    "The uniforms each head is a function of, one row per seed."
+    return torch.stack([torch.rand(N_UNIFORMS, generator=torch.Generator().manual_seed(int(s)))
+                        for s in seeds])
+
+def heads_from_uniforms(u,  # `(n, N_UNIFORMS)` in [0, 1]: `head_uniforms`', or some of them moved
+                        seeds: list, asymmetry: bool = True) -> Heads:
+    "The heads that uniforms `u` describe: how an exact edit of one parameter is made."
+    return Heads(_head_params(u, bool(asymmetry)), list(seeds), bool(asymmetry))
 
 # %% ../nbs/01_world.ipynb #23b32bf7
 def head_sdf(
