@@ -203,7 +203,7 @@ def run_demo(out="warpgan_out", yaws=(-60, -40, -20, 0, 20, 40, 60), frames: int
 
 # %% ../nbs/11_cli.ipynb #44785c3a
 def parse_edits(texts,  # `--edit` values, `NAME=AMOUNT` each
-               ) -> list:  # (Direction, amount) pairs: the shipped InterFaceGAN W+ directions
+               ) -> list:  # (Direction, amount) pairs: the shipped mean-shift W+ directions
     "The `--edit` list as directions and amounts; a one-line error for a bad name or amount."
     if not texts:
         return []
@@ -231,6 +231,14 @@ def edited_views(wg, src, targets, edits: list) -> list:
     with torch.no_grad():
         return [gan_view(wg.G, ws, camera_label(orbit_pose(y, p)).to(wg.device)) for y, p in targets]
 
+def _add_edited(wg, src, views: list, targets, edits: list) -> float:
+    "Give every `novel_view` dict its `edited` view; the seconds an edited view took."
+    t0 = time.time()
+    for v, e in zip(views, edited_views(wg, src, targets, edits)):
+        v["edited"] = e
+    return (time.time() - t0) / len(views)
+
+# %% ../nbs/11_cli.ipynb #9a997e11
 def run_novel_view(image,
                    camera=None,  # an EG3D `dataset.json` holding the image's label; None: frontal
                    yaws=None, pitches=None, out="warpgan_out", device: str = "cpu",
@@ -256,11 +264,7 @@ def run_novel_view(image,
         src, views, seconds = turn(wg, image, camera, targets, progress)
     except ValueError as e:
         raise ValueError(str(e).replace("image:", "IMAGE:", 1)) from e
-    if edits:
-        t0 = time.time()
-        for v, e in zip(views, edited_views(wg, src, targets, edits)):
-            v["edited"] = e
-        seconds_edit = (time.time() - t0) / len(views)
+    seconds_edit = _add_edited(wg, src, views, targets, edits) if edits else None
     written = {}
     for v, (yaw, pitch) in zip(views, targets):
         for key, stem in (("image", "view"), ("edited", "edited")):

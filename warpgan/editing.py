@@ -23,11 +23,11 @@ from .world import Heads, head_uniforms, heads_from_uniforms
 # %% ../nbs/17_editing.ipynb #fb95add1
 ATTRIBUTES = {  # name: (column of the head's uniforms, what moving it changes)
     "skin_tone": (30, "skin colour along the world's palette, light to dark"),
-    "hairline": (28, "how far above the brows the hair starts"),
-    "hair_thickness": (27, "the thickness of the hair's shell"),
-    "eye_height": (19, "the eyes' height on the face"),
+    "hairline": (28, "how far above the brows the hair starts (nothing on a bald head)"),
+    "hair_thickness": (27, "the thickness of the hair's shell (nothing on a bald head)"),
+    "eye_height": (19, "the eyes' height, and the nose, mouth and brows placed from it"),
     "nose_length": (12, "the nose's length, and the mouth below it"),
-    "jaw_width": (5, "the jaw's width"),
+    "jaw_width": (5, "the jaw's width, and the features that sit on its surface"),
 }
 MAX_AMOUNT = 1.0  # an attribute lives in [0, 1]: a larger move leaves the world
 
@@ -37,8 +37,12 @@ def check_attribute(attribute: str) -> int:
         raise ValueError(f"attribute: unknown {attribute!r} (known: {', '.join(ATTRIBUTES)})")
     return ATTRIBUTES[attribute][0]
 
-def check_amount(amount):  # a number, or a tensor of one per head
-    "`amount` as a float (or float tensor); a clear error unless finite and within ±`MAX_AMOUNT`."
+def check_amount(amount,  # a number, or a tensor of one per head
+                 heads: int = None):  # how many heads a tensor amount must cover
+    "`amount` as a float (or `(heads,)` float tensor); a clear error unless finite, within ±1."
+    if torch.is_tensor(amount) and heads is not None and amount.shape != (heads,):
+        raise ValueError(f"amount: expected a number or one per head ({heads},), got "
+                         f"{tuple(amount.shape)}")
     try:
         a = amount.float() if torch.is_tensor(amount) else float(amount)
     except (TypeError, ValueError):
@@ -52,10 +56,11 @@ def attribute_values(seeds: list) -> torch.Tensor:  # (n, len(ATTRIBUTES)) in [0
     "Every attribute of the heads `sample_heads` draws from `seeds`."
     return head_uniforms(seeds)[:, [col for col, _ in ATTRIBUTES.values()]]
 
+# %% ../nbs/17_editing.ipynb #17316be4
 def exact_edit(heads: Heads,  # as `sample_heads` drew them
                attribute: str, amount) -> Heads:  # amount: a number, or one per head
     "The same heads with `attribute` moved by `amount` (kept in [0, 1]), all else as it was."
-    col, amount = check_attribute(attribute), check_amount(amount)
+    col, amount = check_attribute(attribute), check_amount(amount, len(heads))
     u = head_uniforms(heads.seeds)
     u[:, col] = (u[:, col] + amount).clamp(0, 1)
     return heads_from_uniforms(u, heads.seeds, heads.asymmetry)
@@ -75,20 +80,31 @@ def edit(ws,  # (B, num_ws, w_dim) latents
          amount,  # the attribute's move, within ±1: a number, or a `(B,)` tensor of one per head
         ) -> torch.Tensor:  # the edited latents
     "Move latents `ws` along `direction` by `amount` (a move of its attribute)."
-    amount = check_amount(amount)
     if not isinstance(direction, Direction):
         raise ValueError(f"direction: expected a Direction, got {type(direction).__name__}")
     if ws.ndim != 3 or ws.shape[1:] != direction.vector.shape:
         raise ValueError(f"ws: expected (B, {', '.join(map(str, direction.vector.shape))}) latents, "
                          f"got {tuple(ws.shape)}")
+    amount = check_amount(amount, len(ws))
     a = amount.to(ws).view(-1, 1, 1) if torch.is_tensor(amount) else amount
     return ws + a * direction.vector.to(ws)
+
+def _check_fit(ws, values) -> torch.Tensor:
+    "The labels as float64 `(n,)`; clear errors for latents and labels that cannot be fitted."
+    y = torch.as_tensor(values).double()
+    if ws.ndim != 3 or y.shape != (len(ws),):
+        raise ValueError(f"ws, values: expected (n, num_ws, w_dim) latents and (n,) values, got "
+                         f"{tuple(ws.shape)} and {tuple(y.shape)}")
+    if len(ws) < 10 or not torch.isfinite(y).all() or y[:int(round(0.8 * len(y)))].std() == 0:
+        raise ValueError(f"values: expected at least 10 finite values that vary, got {len(y)}")
+    return y
 
 def _split(n: int, held_out: float = 0.2) -> tuple:
     "The fitting rows and the held-out rows (the last `held_out` share)."
     cut = int(round(n * (1 - held_out)))
     return slice(0, cut), slice(cut, n)
 
+# %% ../nbs/17_editing.ipynb #bb36336a
 def _r2(pred, y) -> float:
     return (1 - (pred - y).square().mean() / y.var(unbiased=False)).item()
 
@@ -99,6 +115,7 @@ def _projection_r2(p, y) -> float:
     slope = (pc * yc).sum() / pc.square().sum().clamp_min(1e-30)
     return _r2(y[fit].mean() + slope * (p[test] - p[fit].mean()), y[test])
 
+# %% ../nbs/17_editing.ipynb #1ef116ab
 def fit_direction(ws,  # (n, num_ws, w_dim) latents of heads whose attribute is known
                   values,  # (n,) the attribute's values
                   attribute: str, space: str = "w+",
@@ -111,8 +128,8 @@ def fit_direction(ws,  # (n, num_ws, w_dim) latents of heads whose attribute is 
         raise ValueError(f"space: expected 'w' or 'w+', got {space!r}")
     if rule not in ("mean_shift", "interfacegan"):
         raise ValueError(f"rule: expected 'mean_shift' or 'interfacegan', got {rule!r}")
+    y = _check_fit(ws, values)
     X = (ws.mean(1) if space == "w" else ws.flatten(1)).double()
-    y = torch.as_tensor(values).double()
     fit, test = _split(len(X))
     mu, y0 = X[fit].mean(0), y[fit].mean()
     Xc, yc = X[fit] - mu, y[fit] - y0
@@ -136,12 +153,13 @@ def principal_components(G, n: int = 10_000, k: int = 16, seed: int = 0) -> dict
     _, s, V = torch.linalg.svd(w - mean, full_matrices=False)
     return {"mean": mean.float(), "components": V[:k].float(), "std": (s[:k] / n ** 0.5).float()}
 
+# %% ../nbs/17_editing.ipynb #c1d263bc
 def ganspace_direction(pcs: dict,  # `principal_components`'
                        ws, values, attribute: str) -> Direction:
     "The principal component most correlated with the attribute, times its mean shift per unit."
     check_attribute(attribute)
+    y = _check_fit(ws, values)
     p = (ws.mean(1) - pcs["mean"]).double() @ pcs["components"].double().T  # (n, k)
-    y = torch.as_tensor(values).double()
     fit, _ = _split(len(p))
     pc, yc = p[fit] - p[fit].mean(0), y[fit] - y[fit].mean()
     corr = (pc * yc[:, None]).sum(0) / (pc.norm(dim=0) * yc.norm()).clamp_min(1e-12)
@@ -260,7 +278,7 @@ def away_from_the_edge(values, step: float = 0.3) -> torch.Tensor:
 def edit_table(render, ws, heads: Heads, cams: dict,  # {yaw: (B, 25)}
                table: dict,  # {key: Direction}: the directions to score
                probe: AttributeProbe, step: float = 0.3,
-               exact: dict = None, exact_edited: dict = None,  # renders, reused across calls
+               exact: dict = None, exact_edited: dict = None,  # renders of these heads, reused
                progress: bool = True) -> dict:  # {key: {yaw: {score: per-head list}}}
     "`edit_scores` of every direction at every yaw; the exact renders cached in the given dicts."
     from tqdm.auto import tqdm
@@ -274,10 +292,9 @@ def edit_table(render, ws, heads: Heads, cams: dict,  # {yaw: (B, 25)}
         for y, c in cams.items():
             if y not in exact:
                 exact[y] = render_heads(heads, c)["image"]
-            if (d.attribute, y) not in exact_edited:
-                exact_edited[d.attribute, y] = render_heads(exact_edit(heads, d.attribute, amount),
-                                                            c)["image"]
-            s = edit_scores(render, ws, heads, c, d, amount, probe, exact[y],
-                            exact_edited[d.attribute, y])
+            key_e = (d.attribute, y, step)
+            if key_e not in exact_edited:
+                exact_edited[key_e] = render_heads(exact_edit(heads, d.attribute, amount), c)["image"]
+            s = edit_scores(render, ws, heads, c, d, amount, probe, exact[y], exact_edited[key_e])
             out[key][y] = {k: v.tolist() for k, v in s.items()}
     return out

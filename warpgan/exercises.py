@@ -1600,6 +1600,7 @@ def check_pivot_source(my_pivot_source) -> bool:  # `(G, ws, c)` → (image, dep
         bad[-1] += " (background pixels must be +inf: where is the opacity below one half?)"
     return _verdict("pivot source", not bad, "; ".join(bad))
 
+# %% ../nbs/15_exercises.ipynb #f9e3d926
 def check_teacher_views(my_teacher_views) -> bool:  # `(wg, src, cams)` → [(image, camera)]
     "Exercise `16_warpgan_pti`.3: WarpGAN's own novel views of the photo, one per teacher camera."
     wg = WarpGAN.from_pretrained("tiny")
@@ -1652,6 +1653,7 @@ def check_interfacegan_step(my_step) -> bool:  # `(X (n, D), y (n,), ridge)` →
             bad.append(f"λ = {ridge:g}: {wrong}")
     return _verdict("InterFaceGAN step", not bad, "; ".join(bad))
 
+# %% ../nbs/15_exercises.ipynb #495a4a81
 def check_edit_region(my_region) -> bool:  # `(exact, edited, threshold, grow)` → (B, 1, R, R)
     "Exercise `17_editing`.3: the pixels an exact edit changed, grown by `grow`."
     rng = torch.Generator().manual_seed(0)

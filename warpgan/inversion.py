@@ -228,6 +228,21 @@ def _pti_loss(tuned, G, ws, image, c, extra, lp, lpips_weight, locality, localit
     return loss
 
 # %% ../nbs/04_inversion.ipynb #37c7e3ba
+def _pti_pivot(G, image, c, pivot, space: str, steps: int, lpips_weight, seed,
+               progress) -> Inversion:
+    "PTI's pivot: the given one, checked, or a new `invert_optimize` run in `space` (W or W+)."
+    if space not in ("w", "w+"):
+        raise ValueError(f"pivot_space: expected 'w' or 'w+', got {space!r}")
+    if pivot is None:
+        return invert_optimize(G, image, c, space, steps, lpips_weight=lpips_weight, seed=seed,
+                               progress=progress)
+    if pivot.method != f"optimize_{space}" or len(pivot.ws) != 1:
+        raise ValueError(f"pivot: expected one image's {space.upper()} inversion "
+                         f"(invert_optimize(..., {space!r}).select(i)), got {pivot.method} "
+                         f"× {len(pivot.ws)}")
+    return pivot
+
+# %% ../nbs/04_inversion.ipynb #51f68cfc
 def pti(
     G: TriPlaneGenerator,  # the shared generator (left untouched)
     image, c,  # one image (see `prepare_image`) and its camera label
@@ -250,15 +265,7 @@ def pti(
     c = prepare_label(c, 1)
     extra, teachers = ([(prepare_image(im, G.img_resolution), prepare_label(cc, 1))
                         for im, cc in views] for views in (extra_views, teachers))
-    if pivot_space not in ("w", "w+"):
-        raise ValueError(f"pivot_space: expected 'w' or 'w+', got {pivot_space!r}")
-    if pivot is None:
-        pivot = invert_optimize(G, image, c, pivot_space, pivot_steps, lpips_weight=lpips_weight,
-                                seed=seed, progress=progress)
-    elif pivot.method != f"optimize_{pivot_space}" or len(pivot.ws) != 1:
-        raise ValueError(f"pivot: expected one image's {pivot_space.upper()} inversion "
-                         f"(invert_optimize(..., {pivot_space!r}).select(i)), got {pivot.method} "
-                         f"× {len(pivot.ws)}")
+    pivot = _pti_pivot(G, image, c, pivot, pivot_space, pivot_steps, lpips_weight, seed, progress)
     tuned = copy.deepcopy(G).train().requires_grad_(True)
     tuned.backbone.mapping.requires_grad_(False)  # the pivot is a w: the mapping is not used
     lp = load_lpips() if lpips_weight else None

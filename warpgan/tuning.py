@@ -21,8 +21,8 @@ def teacher_cameras(n: int = 30,  # cameras on the loop
                     tilt: float = -0.05,  # radians: the loop's centre below level
                    ) -> torch.Tensor:  # (n, 25) labels
     "The authors' teacher loop: yaw `yaw·sin`, vertical angle `π/2 + tilt + pitch·cos` of 2πk/n."
-    if int(n) != n or n < 1:
-        raise ValueError(f"n: expected a positive number of teacher views, got {n}")
+    if isinstance(n, bool) or not isinstance(n, (int, float)) or not (1 <= n < 1e6) or int(n) != n:
+        raise ValueError(f"n: expected a positive number of teacher views, got {n!r}")
     t = 2 * math.pi * torch.arange(int(n)) / n
     return camera_label(lookat_pose(math.pi / 2 + yaw * torch.sin(t),
                                     math.pi / 2 + tilt + pitch * torch.cos(t)))
