@@ -71,8 +71,8 @@ def compare_tuning(wg: WarpGAN, truth: dict,  # `held_out`'s heads and exact vie
                   ) -> dict:  # per method and yaw: per-head `psnr`, `ssim`; per method `seconds`
     "WarpGAN, PTI and WarpGAN + PTI from one W+ pivot per head, scored on the exact views."
     from tqdm.auto import tqdm
-    from warpgan.evaluate import region_scores
-    from warpgan.inversion import invert_optimize
+    from warpgan.inversion import image_scores, invert_optimize
+    from warpgan.svinet import gan_view
     names = ("warpgan", "pti", "warpgan_pti")
     out = {m: {"yaws": {y: {"psnr": [], "ssim": []} for y in truth["views"]}, "seconds": []}
            for m in names}
@@ -86,10 +86,10 @@ def compare_tuning(wg: WarpGAN, truth: dict,  # `held_out`'s heads and exact vie
             cy = truth["cams"][y][i:i + 1]
             t0 = time.time(); warped = wg.novel_view(src, cy)["image"]; t_view = time.time() - t0
             preds = {"warpgan": warped, "pti": plain.render(cy)["image"].clamp(-1, 1),
-                     "warpgan_pti": wg_t.novel_view(src_t, cy)["gan"]}
+                     "warpgan_pti": gan_view(wg_t.G, src_t.ws, cy)}   # the tuned G's own render
             for m, p in preds.items():
-                s = region_scores(p, view[i:i + 1], {"all": None}, None)
-                out[m]["yaws"][y]["psnr"] += s["psnr"]["all"]; out[m]["yaws"][y]["ssim"] += s["ssim"]["all"]
+                s = image_scores(p, view[i:i + 1])
+                out[m]["yaws"][y]["psnr"] += s["psnr"].tolist(); out[m]["yaws"][y]["ssim"] += s["ssim"].tolist()
         out["warpgan"]["seconds"].append(src.seconds + t_view)
         out["pti"]["seconds"].append(plain.seconds)
         out["warpgan_pti"]["seconds"].append(src_t.seconds)
