@@ -268,9 +268,9 @@ def synthesize(G: TriPlaneGenerator, ws, c, neural_rendering_resolution=None,
         return G.synthesis(ws, c, neural_rendering_resolution)
     dtype = torch.float16 if device == "cuda" else torch.bfloat16
     render = G.render
-    def render_fp32(planes, c, resolution, rng=None):
+    def render_fp32(planes, c, resolution, *draws):  # `draws`: the rng and how it is shared
         with torch.autocast(device, enabled=False):
-            return render(planes.float(), c, resolution, rng)
+            return render(planes.float(), c, resolution, *draws)
     G.render = render_fp32
     try:
         with torch.autocast(device, dtype=dtype):

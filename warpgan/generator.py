@@ -414,18 +414,19 @@ def ray_march(
     return feat * 2 - 1, depth, weights
 
 # %% ../nbs/02_generator.ipynb #74653de1
-def stratified_depths(batch, n_rays, start, end, n, device, rng=None):
+def stratified_depths(batch, n_rays, start, end, n, device, rng=None,
+                      shared=False):  # one draw for the whole batch (else one per image)
     "`(B, M, n, 1)` depths: n bins between `start` and `end`, one uniform jitter per bin."
     base = torch.linspace(start, end, n, device=device).reshape(1, 1, n, 1)
-    base = base.repeat(batch, n_rays, 1, 1)
-    jitter = random_on(device, base.shape, rng)
-    return base + jitter * (end - start) / (n - 1)
+    jitter = random_on(device, (1 if shared else batch, n_rays, n, 1), rng)
+    return (base + jitter * (end - start) / (n - 1)).expand(batch, -1, -1, -1).contiguous()
 
 def importance_depths(
     depths,  # `(B, M, N, 1)` coarse depths
     weights,  # `(B, M, N-1, 1)` their weights
     n,  # samples per ray
     rng=None,
+    shared=False,  # the same uniform draws for every image of the batch
 ) -> torch.Tensor:  # `(B, M, n, 1)`
     "Depths drawn from the coarse weights by inverse-CDF sampling (EG3D's smoothing kept)."
     B, M, N, _ = depths.shape
@@ -436,7 +437,7 @@ def importance_depths(
     w = w[:, 1:-1] + 1e-5                                    # sample_pdf's eps
     pdf = w / w.sum(-1, keepdim=True)
     cdf = torch.cat((torch.zeros_like(pdf[:, :1]), torch.cumsum(pdf, -1)), -1)
-    u = random_on(z.device, (B * M, n), rng).contiguous()
+    u = random_on(z.device, (M if shared else B * M, n), rng).repeat(B if shared else 1, 1)
     idx = torch.searchsorted(cdf, u, right=True)
     lo, hi = (idx - 1).clamp(min=0), idx.clamp(max=cdf.shape[-1] - 1)
     c_lo, c_hi = cdf.gather(1, lo), cdf.gather(1, hi)
@@ -576,6 +577,7 @@ def render(
     c,  # `(B, 25)` or `(1, 25)` camera labels
     resolution,  # R
     rng=None,  # draws the coarse jitter and the importance samples
+    shared_draws=False,  # one set of draws for every image (else one per image, as EG3D)
 ) -> tuple:  # feature image `(B, 32, R, R)`, depth image, weight sum `(B, 1, R, R)`
     "Volume-render the planes in two passes, coarse and fine."
     cam2world, intrinsics = split_label(c.float())
@@ -587,12 +589,13 @@ def render(
         sigma, feat = self.decoder(sample_from_planes(planes, points, o["box_warp"], self.planes))
         return sigma.reshape(B, M, -1, 1), feat.reshape(B, M, depths.shape[2], -1)
     d_coarse = stratified_depths(B, M, o["ray_start"], o["ray_end"], o["depth_resolution"],
-                                 planes.device, rng)
+                                 planes.device, rng, shared_draws)
     s_coarse, f_coarse = evaluate(d_coarse)
     depths, sigma, feats = d_coarse, s_coarse, f_coarse
     if o["depth_resolution_importance"] > 0:
         _, _, w = ray_march(f_coarse, s_coarse, d_coarse, o["white_back"])
-        d_fine = importance_depths(d_coarse, w, o["depth_resolution_importance"], rng)
+        d_fine = importance_depths(d_coarse, w, o["depth_resolution_importance"], rng,
+                                  shared_draws)
         s_fine, f_fine = evaluate(d_fine)
         depths, order = torch.sort(torch.cat((d_coarse, d_fine), 2), dim=2)
         sigma = torch.gather(torch.cat((s_coarse, s_fine), 2), 2, order)
@@ -610,7 +613,7 @@ def synthesis(
     c,  # `(B, 25)` camera labels
     neural_rendering_resolution=None,  # None: the config's
     noise_mode="const",  # "const", "random" or "none" (see `SynthesisLayer`)
-    rng=None,  # None in eval mode: a fixed seed, the same pixels on every call
+    rng=None,  # None in eval mode: one fixed draw for the whole batch, on every call
     return_planes=False,  # also return the `planes`
 ) -> dict:  # `image`, `image_raw`, `image_depth`, `weights_sum`, `feature_image`
     "Render ws from cameras `c`."
@@ -620,12 +623,16 @@ def synthesis(
                          f"{tuple(getattr(ws, 'shape', ()))}")
     check_latent(ws, "ws")
     self._check_label(c, len(ws))
-    if rng is None and not self.training:
-        # eval: the same draws on every call, so the same pixels
+    shared = rng is None and not self.training
+    if shared:
+        # eval: the same draws on every call, and the depth draws the same for every image, so
+        # a head's rays are sampled alike whatever else is in its batch
         rng = torch.Generator().manual_seed(0)
     planes = self.backbone.synthesis(ws, noise_mode, rng)
     planes = planes.reshape(len(planes), 3, self.plane_channels, *planes.shape[-2:])
-    feature_image, depth, weights_sum = self.render(planes, c, R, rng)
+    # shared: the depth draws from a stream of their own, whatever the noise took
+    feature_image, depth, weights_sum = self.render(
+        planes, c, R, torch.Generator().manual_seed(0) if shared else rng, shared)
     rgb = feature_image[:, :3]
     sr_noise = ("none" if noise_mode == "const"
                 else self.rendering_kwargs.get("superresolution_noise_mode", noise_mode))

@@ -504,7 +504,7 @@ def latent_pairs(
         c = sample_cameras(m, seed + k)
         with torch.no_grad():
             w = G.mapping(torch.randn(m, G.z_dim, generator=rng), c)
-            # rendered 32 at a time: the eval-mode ray jitter is a function of the batch
+            # rendered 32 at a time, to bound the memory
             image = torch.cat([G.synthesis(w[i:i + 32], c[i:i + 32], noise_mode="const")["image"]
                                for i in range(0, m, 32)])
         data["image"].append(((image.clamp(-1, 1) + 1) * 127.5).round().byte())
@@ -616,7 +616,7 @@ def _refined_ws(refiner: Encoder, guess: dict, image):
 def first_guesses(
     E: Encoder, G: TriPlaneGenerator,
     pairs: dict,  # `latent_pairs`'s
-    chunk: int = 32,  # images per render: the eval-mode ray jitter is a function of the batch
+    chunk: int = 32,  # images per render
     path=None,  # a cache file: read back if it exists, written at the end
     progress: bool = True,
 ) -> dict:  # `ws` float16 `(n, num_ws, w_dim)`, `render` uint8 `(n, 3, R, R)`

@@ -238,17 +238,21 @@ class PatchDiscriminator(nn.Module):
         return (x, feats[:-1]) if return_features else x
 
 # %% ../nbs/06_svinet.ipynb #2f988550
-SVINET_WEIGHTS = {"tiny": ("svinet_tiny.pt",
-                           "48b84159a4e7c2cb28276e5607be0a1f41aee00bab0d7ad4587591228b8b7b8e",
-                           # file, sha256, constructor arguments
-                           dict(w_dim=128, resolution=64, style="residual", visible_mask=True))}
-# (trained in 08_train_svinet with an earlier recipe: hence its style and mask)
+SVINET_WEIGHTS = {  # name: (file, sha256, constructor arguments)
+    # for the one-pass `Encoder`, trained in 08_train_svinet with an earlier recipe: hence its
+    # style and mask
+    "tiny": ("svinet_tiny.pt", "48b84159a4e7c2cb28276e5607be0a1f41aee00bab0d7ad4587591228b8b7b8e",
+             dict(w_dim=128, resolution=64, style="residual", visible_mask=True)),
+    # for the two-pass `RefinedEncoder`, today's recipe (08's run on its inversions)
+    "tiny-two-pass": ("svinet_two_pass_tiny.pt",
+                      "e0a312acc1c16730694b9dc707f6d767334c4a449a2d1161c330b7be6b19b7d6",
+                      dict(w_dim=128, resolution=64))}
 
 @patch(cls_method=True)
 def from_pretrained(cls: SVINet,
-                    name: str = "tiny",  # for `TriPlaneGenerator`, `Encoder.from_pretrained(name)`
+                    name: str = "tiny",  # an entry of `SVINET_WEIGHTS`
                    ) -> SVINet:
-    "The shipped SVINet trained for config `name`'s generator and encoder, checksum verified."
+    "The shipped SVINet trained on entry `name`'s generator and encoder, checksum verified."
     return shipped_model(cls, SVINET_WEIGHTS, name)
 
 # %% ../nbs/06_svinet.ipynb #1f076219
@@ -261,7 +265,8 @@ def gan_view(G: TriPlaneGenerator,
     return G.synthesis(ws, c, noise_mode="const")["image"].clamp(-1, 1)
 
 @torch.no_grad()
-def encode(G: TriPlaneGenerator, E: Encoder,
+def encode(G: TriPlaneGenerator,
+           E,  # an `Encoder` or `RefinedEncoder`: anything with `offsets(image, G, c)`
            image,  # (B, 3, R, R) photos in [-1, 1]
            c,  # (B, 25) their camera labels
           ) -> tuple:  # w+, render in [-1, 1], along-ray depth (+inf where transparent)

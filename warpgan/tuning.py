@@ -32,8 +32,7 @@ def teacher_views(wg: WarpGAN, src: Source,  # one inverted photo (`WarpGAN.inve
                   cams,  # (n, 25) the teachers' cameras
                  ) -> list:  # n (image (1, 3, R, R), camera (1, 25)) pairs
     "WarpGAN's novel views of the photo at each camera: PTI's teachers."
-    # one view a call: the renderer's ray jitter is drawn per batch, so each teacher is the very
-    # view `novel_view` gives alone
+    # one view a call: `novel_view` takes one camera per photo
     cams = cams.to(wg.device)
     return [(wg.novel_view(src, cams[k:k + 1])["image"], cams[k:k + 1]) for k in range(len(cams))]
 
