@@ -437,7 +437,9 @@ def importance_depths(
     w = w[:, 1:-1] + 1e-5                                    # sample_pdf's eps
     pdf = w / w.sum(-1, keepdim=True)
     cdf = torch.cat((torch.zeros_like(pdf[:, :1]), torch.cumsum(pdf, -1)), -1)
-    u = random_on(z.device, (M if shared else B * M, n), rng).repeat(B if shared else 1, 1)
+    u = random_on(z.device, (M if shared else B * M, n), rng)
+    if shared:
+        u = u.repeat(B, 1)
     idx = torch.searchsorted(cdf, u, right=True)
     lo, hi = (idx - 1).clamp(min=0), idx.clamp(max=cdf.shape[-1] - 1)
     c_lo, c_hi = cdf.gather(1, lo), cdf.gather(1, hi)
