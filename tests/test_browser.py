@@ -23,6 +23,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 try:
     from selenium import webdriver
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
@@ -111,16 +112,33 @@ def _outputs_text(driver) -> str:
         ".map(e => e.innerText).join('\\n');")
 
 
+_CELL_NODE = (
+    "const w = window.jupyterapp.shell.currentWidget;"
+    "const i = w.content.widgets.findIndex(c => c.model.type === 'code'"
+    " && c.model.sharedModel.getSource().includes(arguments[0]));"
+    "if (i < 0) return 'missing';"
+    "const c = w.content.widgets[i];"
+    "if (w.content.activeCellIndex !== i) w.content.activeCellIndex = i;"
+    "if (!c.node.isConnected) { if (w.content.scrollToItem) w.content.scrollToItem(i, 'center'); return null; }"
+    "c.node.scrollIntoView({block: 'center'}); return c.node;")
+
+
+_STALE = (StaleElementReferenceException,) if webdriver is not None else ()
+
+
 def _widget_figure(driver, cell_text: str):
-    "The slider handles and the figure (`img`) of the code cell whose source contains `cell_text`."
-    for cell in driver.find_elements(By.CSS_SELECTOR, ".jp-CodeCell"):
-        if cell_text in cell.find_element(By.CSS_SELECTOR, ".jp-InputArea").text:
-            WebDriverWait(driver, 60).until(
-                lambda d: cell.find_elements(By.CSS_SELECTOR, ".jp-OutputArea-output img"))
-            return (cell, cell.find_elements(By.CSS_SELECTOR, ".noUi-handle"),
-                    lambda: cell.find_element(By.CSS_SELECTOR, ".jp-OutputArea-output img")
-                    .get_attribute("src"))
-    raise AssertionError(f"no code cell containing {cell_text!r}")
+    """The cell whose source contains `cell_text` (found in the notebook's model, since JupyterLab
+    renders only the cells near the viewport), its slider handles and its figure (`img`)."""
+    # a windowed notebook attaches a cell's node only once it is scrolled into view
+    cell = WebDriverWait(driver, 30, poll_frequency=0.5, ignored_exceptions=_STALE).until(
+        lambda d: d.execute_script(_CELL_NODE, cell_text))
+    if cell == "missing":
+        raise AssertionError(f"no code cell containing {cell_text!r}")
+    WebDriverWait(driver, 60, ignored_exceptions=_STALE).until(
+        lambda d: cell.find_elements(By.CSS_SELECTOR, ".jp-OutputArea-output img"))
+    return (cell, cell.find_elements(By.CSS_SELECTOR, ".noUi-handle"),
+            lambda: cell.find_element(By.CSS_SELECTOR, ".jp-OutputArea-output img")
+            .get_attribute("src"))
 
 
 def _move_and_check(driver, notebook: str, cell_text: str, shot: str):
@@ -133,7 +151,7 @@ def _move_and_check(driver, notebook: str, cell_text: str, shot: str):
     before = figure()
     handles[0].click()
     handles[0].send_keys(Keys.ARROW_RIGHT, Keys.ARROW_RIGHT)
-    WebDriverWait(driver, 120, poll_frequency=0.5).until(
+    WebDriverWait(driver, 120, poll_frequency=0.5, ignored_exceptions=_STALE).until(
         lambda d: _widget_figure(d, cell_text)[2]() != before)
     driver.save_screenshot(str(ARTIFACTS / f"{shot}_after.png"))
     text = _outputs_text(driver)
