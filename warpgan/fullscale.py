@@ -4,10 +4,10 @@
 
 # %% auto #0
 __all__ = ['TRAINING_PRESETS', 'JOBS', 'SVINET_FULL', 'SVINET_D_FULL', 'ENCODER_FULL_CHANNELS', 'init_distributed',
-           'training_data', 'main', 'svinet_full', 'synthesize']
+           'training_data', 'main', 'svinet_full', 'cpu_has_fast_bfloat16', 'synthesize']
 
 # %% ../nbs/14_full_scale.ipynb #ca19d7db
-import json, math, os
+import json, math, os, warnings
 from pathlib import Path
 
 import torch
@@ -258,6 +258,13 @@ def svinet_full() -> "SVINet":
     from warpgan.svinet import SVINet
     return SVINet(**SVINET_FULL)
 
+def cpu_has_fast_bfloat16() -> bool:
+    "Whether this CPU's oneDNN has bfloat16 kernels, so autocast to bfloat16 can be faster."
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):                     # a build without oneDNN
+        return False
+
 def synthesize(G: TriPlaneGenerator, ws, c, neural_rendering_resolution=None,
                mixed_precision: bool = None,  # default: on CUDA (float16; bfloat16 on the CPU)
               ) -> dict:  # `G.synthesis`'s outputs, in float32
@@ -267,6 +274,9 @@ def synthesize(G: TriPlaneGenerator, ws, c, neural_rendering_resolution=None,
     if not mixed_precision:
         return G.synthesis(ws, c, neural_rendering_resolution)
     dtype = torch.float16 if device == "cuda" else torch.bfloat16
+    if device == "cpu" and not cpu_has_fast_bfloat16():
+        warnings.warn("this CPU has no bfloat16 kernels (AVX-512 or AMX): bfloat16 autocast runs "
+                      "PyTorch's reference convolutions, far slower than float32", stacklevel=2)
     render = G.render
     def render_fp32(planes, c, resolution, *draws):  # `draws`: the rng and how it is shared
         with torch.autocast(device, enabled=False):
