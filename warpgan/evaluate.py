@@ -108,9 +108,10 @@ def _timed(f):
 def _fast_methods(wg: WarpGAN, truth: dict, lp) -> dict:
     "encoder, hybrid, hybrid_sym, warpgan on every head: per-yaw scores, seconds, orbit."
     n = len(truth["photo"])
-    (ws, _, depth), t_inv = _timed(lambda: encode(wg.G, wg.E, truth["photo"], truth["c"]))
+    (ws, _, depth, planes), t_inv = _timed(lambda: encode(wg.G, wg.E, truth["photo"], truth["c"],
+                                                          keep_planes=True))
     def views(cy):
-        gan, t_gan = _timed(lambda: gan_view(wg.G, ws, cy))
+        gan, t_gan = _timed(lambda: gan_view(wg.G, ws, cy, planes))  # as `WarpGAN.novel_view`
         x, t_warp = _timed(lambda: svinet_inputs(truth["photo"], depth, truth["c"], cy, gan,
                                                  wg.backend))
         pred, t_net = _timed(lambda: wg.net(x["main"], x["mirror"], ws))

@@ -382,7 +382,9 @@ class OSGDecoder(nn.Module):
 
     def forward(self, sampled_features):  # `(B, 3, M, C)` → (σ logit `(B, M, 1)`, `(B, M, 32)`)
         "Density logit and features (in (−0.001, 1.001)) of the mean plane feature."
-        x = self.net(sampled_features.mean(1))
+        # the mean of the three planes as a sum of slices: `.mean(1)` of `sample_from_planes`'
+        # transposed layout reads it across strides, ~10× slower on a CPU (the same numbers)
+        x = self.net(sum(sampled_features.unbind(1)) / sampled_features.shape[1])
         return x[..., :1], torch.sigmoid(x[..., 1:]) * (1 + 2 * 0.001) - 0.001
 
 # %% ../nbs/02_generator.ipynb #f1723986
@@ -609,6 +611,16 @@ def render(
 
 # %% ../nbs/02_generator.ipynb #a26308ec
 @patch
+def tri_planes(
+    self: TriPlaneGenerator,
+    ws,  # `(B, num_ws, w_dim)`
+    noise_mode="const", rng=None,  # see `synthesis`
+) -> torch.Tensor:  # `(B, 3, C, H, W)`
+    "The backbone's tri-planes of `ws`: they depend on ws alone, not on the camera."
+    planes = self.backbone.synthesis(ws, noise_mode, rng)
+    return planes.reshape(len(planes), 3, self.plane_channels, *planes.shape[-2:])
+
+@patch
 def synthesis(
     self: TriPlaneGenerator,
     ws,  # `(B, num_ws, w_dim)`
@@ -617,6 +629,7 @@ def synthesis(
     noise_mode="const",  # "const", "random" or "none" (see `SynthesisLayer`)
     rng=None,  # None in eval mode: one fixed draw for the whole batch, on every call
     return_planes=False,  # also return the `planes`
+    planes=None,  # `(B, 3, C, H, W)`: `tri_planes(ws)`, computed earlier; None: computed now
 ) -> dict:  # `image`, `image_raw`, `image_depth`, `weights_sum`, `feature_image`
     "Render ws from cameras `c`."
     R = neural_rendering_resolution or self.neural_rendering_resolution
@@ -630,8 +643,11 @@ def synthesis(
         # eval: the same draws on every call, and the depth draws the same for every image, so
         # a head's rays are sampled alike whatever else is in its batch
         rng = torch.Generator().manual_seed(0)
-    planes = self.backbone.synthesis(ws, noise_mode, rng)
-    planes = planes.reshape(len(planes), 3, self.plane_channels, *planes.shape[-2:])
+    if planes is None:
+        planes = self.tri_planes(ws, noise_mode, rng)
+    elif planes.shape[0] != len(ws) or planes.shape[1:3] != (3, self.plane_channels):
+        raise ValueError(f"planes: expected ({len(ws)}, 3, {self.plane_channels}, H, W) tri-planes "
+                         f"of these ws, got {tuple(planes.shape)}")
     # shared: the depth draws from a stream of their own, whatever the noise took
     feature_image, depth, weights_sum = self.render(
         planes, c, R, torch.Generator().manual_seed(0) if shared else rng, shared)

@@ -100,6 +100,7 @@ class WarpGAN:
                  net: SVINet,
                  backend: str = "torch"):  # the warp's backend (`05_warping`)
         self.G, self.E, self.net, self.backend = G.eval(), E.eval(), net.eval(), backend
+        self._kept = None  # (ws, its stamp, its tri-planes): see `planes_of`
 
     @classmethod
     def from_pretrained(cls, name: str = "tiny",
@@ -130,8 +131,23 @@ class WarpGAN:
         c = camera() if c is None else read_camera(c, image)
         photo = prepare_image(read_image(image), self.G.img_resolution).to(self.device)
         c = prepare_label(c, len(photo)).to(self.device)
-        ws, gan, depth = encode(self.G, self.E, photo, c)
+        ws, gan, depth, planes = encode(self.G, self.E, photo, c, keep_planes=True)
+        self._keep_planes(ws, planes)
         return Source(photo, c, ws, gan, depth, time.time() - t0)
+
+    def _stamp(self, ws) -> tuple:
+        "What the planes of `ws` depend on: the tensor, its in-place edits, G's weights' edits."
+        return (id(ws), ws._version, tuple(p._version for p in self.G.parameters()))
+
+    def _keep_planes(self, ws, planes):
+        # the latest latents' planes; `ws` itself is held, so its id is not reused
+        self._kept = (ws, self._stamp(ws), planes)
+
+    def planes_of(self, ws) -> torch.Tensor:
+        "G's tri-planes of `ws`, computed once for the latest latents: a photo's views share them."
+        if self._kept is None or self._kept[1] != self._stamp(ws):
+            self._keep_planes(ws, self.G.tri_planes(ws))
+        return self._kept[2]
 
 # %% ../nbs/09_pipeline.ipynb #92c8d7eb
 @patch
@@ -146,7 +162,7 @@ def novel_view(self: WarpGAN,
         raise ValueError(
             f"src: expected the Source that `invert` returns, got {type(src).__name__}")
     c_new = prepare_label(read_camera(c_new), len(src.photo), "c_new").to(self.device)
-    gan = gan_view(self.G, src.ws, c_new)
+    gan = gan_view(self.G, src.ws, c_new, self.planes_of(src.ws))
     x = svinet_inputs(src.photo, src.depth, src.c, c_new, gan, self.backend)
     image = self.net(x["main"], x["mirror"], src.ws).clamp(-1, 1)
     b = baseline_views(x)

@@ -17,7 +17,7 @@ import warnings
 from .core import shipped_model
 from .generator import SynthesisBlock, SynthesisLayer, TriPlaneGenerator
 from .inversion import Encoder
-from .warping import hybrid, render_depth, soften_mask, warp_symmetric, warp_to_view
+from .warping import hybrid, render_depth, soften_mask, warp_pair
 
 # %% ../nbs/06_svinet.ipynb #1190bf3e
 def _conv(cin: int, cout: int, k: int, w_dim: int = None) -> nn.Module:
@@ -260,20 +260,23 @@ def from_pretrained(cls: SVINet,
 def gan_view(G: TriPlaneGenerator,
              ws,  # (B, num_ws, w_dim) latents
              c,  # (B, 25) camera labels
+             planes=None,  # `G.tri_planes(ws)`, computed earlier: the backbone is skipped
             ) -> torch.Tensor:  # (B, 3, R, R), clamped: the super-resolution can overshoot [-1, 1]
     "The GAN's render of latents `ws` at cameras `c` as an image in [-1, 1]."
-    return G.synthesis(ws, c, noise_mode="const")["image"].clamp(-1, 1)
+    return G.synthesis(ws, c, noise_mode="const", planes=planes)["image"].clamp(-1, 1)
 
 @torch.no_grad()
 def encode(G: TriPlaneGenerator,
            E,  # an `Encoder` or `RefinedEncoder`: anything with `offsets(image, G, c)`
            image,  # (B, 3, R, R) photos in [-1, 1]
            c,  # (B, 25) their camera labels
-          ) -> tuple:  # w+, render in [-1, 1], along-ray depth (+inf where transparent)
+           keep_planes: bool = False,  # also return G's tri-planes of the w+, for `gan_view`
+          ) -> tuple:  # w+, render in [-1, 1], along-ray depth (+inf where transparent)[, planes]
     "Encoder inversion: the w+, its render at `c` and that render's depth."
     ws = G.backbone.mapping.w_avg + E.offsets(image, G, c)
-    out = G.synthesis(ws, c, noise_mode="const")
-    return ws, out["image"].clamp(-1, 1), render_depth(out)
+    out = G.synthesis(ws, c, noise_mode="const", return_planes=keep_planes)
+    found = ws, out["image"].clamp(-1, 1), render_depth(out)
+    return (*found, out["planes"]) if keep_planes else found
 
 # %% ../nbs/06_svinet.ipynb #7bb41c14
 @torch.no_grad()
@@ -286,11 +289,8 @@ def svinet_inputs(image,  # (B, 3, R, R) the photo in [-1, 1]
                   symmetric: bool = True,  # False: the mirror input is the GAN render, all hole
                  ) -> dict:  # warps, masks, holes, hybrids; `main`, `mirror`: SVINet's inputs
     "What SVINet sees of views `c_dst`: the warp and mirror warp of `image`, blended with `gan`."
-    warp = warp_to_view(image, depth, c_src, c_dst, backend=backend)
     # the mirrored camera may face far from c_dst: it then sees little, by design
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        sym = warp_symmetric(image, depth, c_src, c_dst, backend=backend)
+    warp, sym = warp_pair(image, depth, c_src, c_dst, backend=backend)
     mask, mask_sym = warp["mask"], sym["mask"]
     # the soft hole masks the hybrids are blended with
     hole, hole_sym = 1 - soften_mask(mask), 1 - soften_mask(mask_sym)

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['SEAM_SIGMA', 'PointCloud', 'resize_depth', 'check_depth', 'lift_points', 'to_pointclouds', 'same_surface',
            'footprints', 'splat_torch', 'have_pytorch3d', 'splat_pytorch3d', 'face_yaw', 'warp_to_view', 'covisible',
-           'soften_mask', 'hybrid', 'warp_symmetric', 'coverage', 'render_depth']
+           'soften_mask', 'hybrid', 'warp_symmetric', 'warp_pair', 'coverage', 'render_depth']
 
 # %% ../nbs/05_warping.ipynb #2f8e8c56
 import math
@@ -302,6 +302,12 @@ def _view_angle(c_src, c_dst) -> torch.Tensor:
     return torch.rad2deg(torch.arccos((a * b).sum(-1).clamp(-1, 1)))
 
 # %% ../nbs/05_warping.ipynb #fba36daf
+def _warn_if_far(c_src, c_dst):
+    "Warn when a target view is more than 90° from its source or from the face's front."
+    if (_view_angle(c_src, c_dst) > 90).any() or (face_yaw(c_dst).abs() > 90).any():
+        warnings.warn("c_dst: a target view more than 90° from the source or from the face's "
+                      "front; most of what it sees is hidden")
+
 def warp_to_view(image,  # (B, 3, R, R) in [-1, 1]
                  depth,  # (B, 1, r, r) its along-ray depth, +inf: background
                  c_src, c_dst,  # (B, 25) source and target cameras
@@ -322,9 +328,7 @@ def warp_to_view(image,  # (B, 3, R, R) in [-1, 1]
     c_src, c_dst = (prepare_label(c_src, len(image), "c_src"),
                     prepare_label(c_dst, len(image), "c_dst"))
     cloud = lift_points(image, depth, c_src)
-    if (_view_angle(c_src, c_dst) > 90).any() or (face_yaw(c_dst).abs() > 90).any():
-        warnings.warn("c_dst: a target view more than 90° from the source or from the face's "
-                      "front; most of what it sees is hidden")
+    _warn_if_far(c_src, c_dst)
     B, R = len(image), int(resolution or image.shape[-1])
     if not cloud.valid.any():                                       # nothing in front: all holes
         return {"image": torch.full((B, 3, R, R), BACKGROUND, device=image.device),
@@ -410,6 +414,22 @@ def warp_symmetric(image, depth, c_src, c_dst,  # as `warp_to_view`'s
     c_src = prepare_label(c_src, len(image), "c_src")
     return warp_to_view(image.flip(-1), check_depth(depth, image).flip(-1), mirror_label(c_src),
                         c_dst, **kwargs)
+
+def warp_pair(image, depth, c_src, c_dst,  # as `warp_to_view`'s
+              **kwargs,  # passed on to `warp_to_view`
+             ) -> tuple:  # (`warp_to_view`'s dict, `warp_symmetric`'s dict)
+    "The warp and the mirror warp in one batched splat: the same pixels, half the calls."
+    image = _check_image(image)
+    B = len(image)
+    c_src, c_dst = prepare_label(c_src, B, "c_src"), prepare_label(c_dst, B, "c_dst")
+    depth = check_depth(depth, image)
+    _warn_if_far(c_src, c_dst)  # of the photo's own camera; the mirrored one may face away
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        both = warp_to_view(torch.cat([image, image.flip(-1)]), torch.cat([depth, depth.flip(-1)]),
+                            torch.cat([c_src, mirror_label(c_src)]), torch.cat([c_dst, c_dst]),
+                            **kwargs)
+    return tuple({k: v[i * B:(i + 1) * B] for k, v in both.items()} for i in (0, 1))
 
 # %% ../nbs/05_warping.ipynb #0a5e7a5a
 def coverage(mask: torch.Tensor,  # (B, 1, R, R) a warp's mask
