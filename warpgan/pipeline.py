@@ -136,8 +136,8 @@ class WarpGAN:
         return Source(photo, c, ws, gan, depth, time.time() - t0)
 
     def _stamp(self, ws) -> tuple:
-        "What the planes of `ws` depend on: the tensor, its in-place edits, G's weights' edits."
-        return (id(ws), ws._version, tuple(p._version for p in self.G.parameters()))
+        "What the planes of `ws` depend on: the tensor, its in-place edits, G's weights' and buffers'."
+        return (id(ws), ws._version, tuple(t._version for t in (*self.G.parameters(), *self.G.buffers())))
 
     def _keep_planes(self, ws, planes):
         # the latest latents' planes; `ws` itself is held, so its id is not reused
