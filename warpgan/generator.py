@@ -621,6 +621,14 @@ def tri_planes(
     return planes.reshape(len(planes), 3, self.plane_channels, *planes.shape[-2:])
 
 @patch
+def _check_planes(self: TriPlaneGenerator, planes, batch: int):
+    "Refuse tri-planes that are not `(batch, 3, C, H, W)` planes of this generator."
+    if planes.shape[0] != batch or planes.shape[1:3] != (3, self.plane_channels):
+        raise ValueError(f"planes: expected ({batch}, 3, {self.plane_channels}, H, W) tri-planes "
+                         f"of these ws, got {tuple(planes.shape)}")
+
+# %% ../nbs/02_generator.ipynb #9fe4239e
+@patch
 def synthesis(
     self: TriPlaneGenerator,
     ws,  # `(B, num_ws, w_dim)`
@@ -645,9 +653,8 @@ def synthesis(
         rng = torch.Generator().manual_seed(0)
     if planes is None:
         planes = self.tri_planes(ws, noise_mode, rng)
-    elif planes.shape[0] != len(ws) or planes.shape[1:3] != (3, self.plane_channels):
-        raise ValueError(f"planes: expected ({len(ws)}, 3, {self.plane_channels}, H, W) tri-planes "
-                         f"of these ws, got {tuple(planes.shape)}")
+    else:
+        self._check_planes(planes, len(ws))
     # shared: the depth draws from a stream of their own, whatever the noise took
     feature_image, depth, weights_sum = self.render(
         planes, c, R, torch.Generator().manual_seed(0) if shared else rng, shared)

@@ -121,33 +121,39 @@ class WarpGAN:
         "Where the models are."
         return self.G.backbone.mapping.w_avg.device
 
-    @torch.no_grad()
-    def invert(self,
-               image,  # a tensor, PIL image, array or path (`read_image`)
-               c=None,  # a label, (yaw, pitch) or dataset.json (`read_camera`); default frontal
-              ) -> Source:
-        "Encoder inversion of `image` seen from camera `c`."
-        t0 = time.time()
-        c = camera() if c is None else read_camera(c, image)
-        photo = prepare_image(read_image(image), self.G.img_resolution).to(self.device)
-        c = prepare_label(c, len(photo)).to(self.device)
-        ws, gan, depth, planes = encode(self.G, self.E, photo, c, keep_planes=True)
-        self._keep_planes(ws, planes)
-        return Source(photo, c, ws, gan, depth, time.time() - t0)
+# %% ../nbs/09_pipeline.ipynb #6edfad92
+@patch
+@torch.no_grad()
+def invert(self: WarpGAN,
+           image,  # a tensor, PIL image, array or path (`read_image`)
+           c=None,  # a label, (yaw, pitch) or dataset.json (`read_camera`); default frontal
+          ) -> Source:
+    "Encoder inversion of `image` seen from camera `c`."
+    t0 = time.time()
+    c = camera() if c is None else read_camera(c, image)
+    photo = prepare_image(read_image(image), self.G.img_resolution).to(self.device)
+    c = prepare_label(c, len(photo)).to(self.device)
+    ws, gan, depth, planes = encode(self.G, self.E, photo, c, keep_planes=True)
+    self._keep_planes(ws, planes)
+    return Source(photo, c, ws, gan, depth, time.time() - t0)
 
-    def _stamp(self, ws) -> tuple:
-        "What the planes of `ws` depend on: the tensor, its in-place edits, G's weights' and buffers'."
-        return (id(ws), ws._version, tuple(t._version for t in (*self.G.parameters(), *self.G.buffers())))
+# %% ../nbs/09_pipeline.ipynb #9fba8faf
+@patch
+def _stamp(self: WarpGAN, ws) -> tuple:
+    "What the planes of `ws` depend on: the tensor, its in-place edits, G's weights' and buffers'."
+    return (id(ws), ws._version, tuple(t._version for t in (*self.G.parameters(), *self.G.buffers())))
 
-    def _keep_planes(self, ws, planes):
-        # the latest latents' planes; `ws` itself is held, so its id is not reused
-        self._kept = (ws, self._stamp(ws), planes)
+@patch
+def _keep_planes(self: WarpGAN, ws, planes):
+    # the latest latents' planes; `ws` itself is held, so its id is not reused
+    self._kept = (ws, self._stamp(ws), planes)
 
-    def planes_of(self, ws) -> torch.Tensor:
-        "G's tri-planes of `ws`, computed once for the latest latents: a photo's views share them."
-        if self._kept is None or self._kept[1] != self._stamp(ws):
-            self._keep_planes(ws, self.G.tri_planes(ws))
-        return self._kept[2]
+@patch
+def planes_of(self: WarpGAN, ws) -> torch.Tensor:
+    "G's tri-planes of `ws`, computed once for the latest latents: a photo's views share them."
+    if self._kept is None or self._kept[1] != self._stamp(ws):
+        self._keep_planes(ws, self.G.tri_planes(ws))
+    return self._kept[2]
 
 # %% ../nbs/09_pipeline.ipynb #92c8d7eb
 @patch

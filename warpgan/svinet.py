@@ -12,8 +12,6 @@ import torch.nn as nn
 import torch.nn.functional as F
 from fastcore.basics import patch
 
-import warnings
-
 from .core import shipped_model
 from .generator import SynthesisBlock, SynthesisLayer, TriPlaneGenerator
 from .inversion import Encoder

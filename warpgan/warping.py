@@ -406,6 +406,7 @@ def hybrid(warped: dict,  # `warp_to_view`'s
     m = soften_mask(warped["mask"], erode, sigma)
     return m * warped["image"] + (1 - m) * gan_image
 
+# %% ../nbs/05_warping.ipynb #769af154
 def warp_symmetric(image, depth, c_src, c_dst,  # as `warp_to_view`'s
                    **kwargs,  # passed on to `warp_to_view`
                   ) -> dict:  # `warp_to_view`'s
