@@ -167,6 +167,7 @@ def split_label(
     return check_cam2world(c[:, :16].reshape(-1, 4, 4), f"{name} (cam2world part)"), \
            check_intrinsics(c[:, 16:].reshape(-1, 3, 3), f"{name} (intrinsics part)")
 
+# %% ../nbs/00_camera.ipynb #b2149bc9
 def prepare_label(
     c,  # `(batch, 25)` labels, or one `(25,)` or `(1, 25)` label for all
     batch: int,  # the number of images

@@ -278,6 +278,7 @@ def run_novel_view(image,
                           **({"per_edited_view": seconds_edit} if edits else {})}
     return written
 
+# %% ../nbs/11_cli.ipynb #df886e0d
 # (heads, slow_heads) of `warpgan bench` and `--full`
 BENCH_HEADS = {"default": (32, 4), "full": (32, 8)}
 

@@ -80,8 +80,7 @@ class DatasetFolder:
     def __getitem__(self, key):
         "The labels `(N, 25)`: `c` is all a photo folder has besides its images."
         if key != "c":
-            raise KeyError(f"{key!r}: a photo folder has labels ('c') and images (`batch`), "
-                           "nothing else")
+            raise KeyError(f"{key!r}: a photo folder has labels ('c') and images (`batch`), nothing else")
         return self.c
 
 # %% ../nbs/13_dataset_folders.ipynb #2ab5e215

@@ -109,6 +109,7 @@ class _SafeUnpickler(pickle.Unpickler):
         raise RefusedPickle(f"refused: the pickle asks for {module}.{name}, which an EG3D "
                             "checkpoint does not need; nothing from it was run")
 
+# %% ../nbs/12_eg3d_checkpoints.ipynb #8692f112
 def load_eg3d_pickle(path) -> dict:  # {key: PersistentRecord or value}
     "Read an EG3D / StyleGAN `.pkl` without running its embedded code."
     path = Path(path)

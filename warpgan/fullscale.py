@@ -117,6 +117,7 @@ def _train_gan(a, data, device):
                         config=a.config, batch=a.batch, device=device, **hp)
     return [t.G, t.D, t.latents], t.log, before, held(t)
 
+# %% ../nbs/14_full_scale.ipynb #3920402e
 def _encoder_channels(config: str):
     "The encoder's widths for `config` (None: the tiny defaults)."
     return ENCODER_FULL_CHANNELS if config == "ffhq512" else None
@@ -258,6 +259,7 @@ def svinet_full() -> "SVINet":
     from warpgan.svinet import SVINet
     return SVINet(**SVINET_FULL)
 
+# %% ../nbs/14_full_scale.ipynb #ce06c183
 def cpu_has_fast_bfloat16() -> bool:
     "Whether this CPU's oneDNN has bfloat16 kernels, so autocast to bfloat16 can be faster."
     try:

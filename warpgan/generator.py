@@ -114,6 +114,7 @@ def upfirdn2d(
         x = F.conv2d(x[:, :, t:x.shape[2] - b, l:x.shape[3] - r], k, groups=C)
     return x[:, :, ::down, ::down] if down > 1 else x
 
+# %% ../nbs/02_generator.ipynb #f4f1ac17
 def upsample2d(x, f, up=2):  # `(B, C, H, W)` → `(B, C, up·H, up·W)`
     "The skip image's upsampling: zero insertion, then `f` with gain up²."
     fw = f.shape[-1]

@@ -304,16 +304,15 @@ class Encoder(nn.Module):
                  pool: int = 2,  # `pool`: each head reads its level pooled to pool × pool
                  in_channels: int = 3):  # 6 for a refiner: the photo and a render beside it
         super().__init__()
-        # widths from the image down to 4² (the tiny ones by default)
-        channels = tuple(channels or (32, 64, 128, 128, 128))
+        channels = tuple(channels or (32, 64, 128, 128, 128))  # widths down to 4² (tiny: default)
         levels = int(math.log2(resolution)) - 2                      # 64² → 4²: 4 halvings
         self.stem = nn.Conv2d(in_channels, channels[0], 3, 1, 1)
         self.down = nn.ModuleList(_ResDown(channels[i], channels[i + 1]) for i in range(levels))
         n_coarse, n_medium = 3, 3
         self.groups = [(levels - 1, n_coarse), (levels - 2, n_medium),
                        (levels - 3, num_ws - n_coarse - n_medium)]
-        self.heads = nn.ModuleList(nn.Linear(channels[lvl + 1] * pool * pool, n * w_dim) for lvl,
-                                   n in self.groups)
+        self.heads = nn.ModuleList(nn.Linear(channels[lvl + 1] * pool * pool, n * w_dim)
+                                   for lvl, n in self.groups)
         for h in self.heads:
             nn.init.zeros_(h.weight); nn.init.zeros_(h.bias)
         self.num_ws, self.w_dim, self.resolution, self.pool = num_ws, w_dim, resolution, pool
@@ -448,8 +447,7 @@ def train_encoder(
     base: "Encoder" = None,  # given: train a refiner of this frozen encoder (`RefinedEncoder`)
 ):  # (the encoder, in eval mode and frozen; its log)
     "Train an `Encoder` for `G` on alternating GAN-sample and data batches; DDP under `torchrun`."
-    hp = dict(batch=batch, lr=lr, w_lpips=w_lpips, w_latent=w_latent, w_reg=w_reg, w_mask=w_mask,
-              seed=seed)
+    hp = dict(batch=batch, lr=lr, w_lpips=w_lpips, w_latent=w_latent, w_reg=w_reg, w_mask=w_mask, seed=seed)
     rank, world = distributed_rank()
     checkpoint = Path(checkpoint) if checkpoint else None
     E, opt, rng, state, device, lp = _encoder_state(G, hp, checkpoint, channels, pool, init, base)

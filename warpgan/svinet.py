@@ -28,6 +28,7 @@ def _run(conv: nn.Module, x, w):
     "Apply a `_conv`: modulated ones read the w."
     return conv(x, w) if isinstance(conv, SynthesisLayer) else conv(x)
 
+# %% ../nbs/06_svinet.ipynb #a1289be4
 class FourierUnit(nn.Module):
     "1×1 convolution in the frequency domain: every output pixel sees every input pixel."
     def __init__(self, cin: int, cout: int,
@@ -82,6 +83,7 @@ class FFC(nn.Module):
         return (_run(self.l2l, xl, w) + _run(self.g2l, xg, w),
                 _run(self.l2g, xl, w) + self.g2g(xg, w))
 
+# %% ../nbs/06_svinet.ipynb #402d0331
 class FFCResBlock(nn.Module):
     "LaMa's bottleneck block: two FFC → BatchNorm → ReLU stages, a residual on both branches."
     def __init__(self,

@@ -120,16 +120,14 @@ def render_pool(G, E, data: dict,  # frozen G and E; the world images and labels
         # each chunk its own stream: resumable
         g.manual_seed(seed * 100_003 + a + (0 if kind == "synthetic" else 50_000_000))
         if kind == "synthetic":
-            c = data["c"][torch.randint(len(data["c"]), (min(chunk, n_synthetic - a),),
-                                        generator=g)]
+            c = data["c"][torch.randint(len(data["c"]), (min(chunk, n_synthetic - a),), generator=g)]
             r = synthetic_renders(G, E, c.to(device), g)
         else:
             b = batch_from(data, torch.arange(a, min(a + chunk, len(data["c"]))), device)
             r = reverse_renders(G, E, b["image"], b["c"], g)
             del r["image"]  # the world image itself stays in `data`
-        pool[kind].append({k: (v.half() if v.is_floating_point()
-                               and k not in ("c_src", "c_dst", "c_nov") else v).cpu() for k,
-                           v in r.items()})
+        pool[kind].append({k: (v.half() if v.is_floating_point() and k not in ("c_src", "c_dst", "c_nov")
+                               else v).cpu() for k, v in r.items()})
         bar.update(1)
         if path:
             atomic_save(pool, path)
@@ -302,8 +300,7 @@ def train_svinet(G: TriPlaneGenerator, E: Encoder,  # frozen: the generator and 
     net.train(); D.train()
     with frozen(G), frozen(E):
         while state["step"] < cfg.steps:
-            kind, terms = _svinet_step(parts, net_, D_, G, E, pool, data, cfg, state, rank, rng,
-                                       log_every)
+            kind, terms = _svinet_step(parts, net_, D_, G, E, pool, data, cfg, state, rank, rng, log_every)
             state["seconds"] = time.time() - t0
             bar.update(1); bar.set_postfix(l1=f"{terms['l1'].item():.3f}", kind=kind)
             if checkpoint and state["step"] in keep:

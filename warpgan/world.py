@@ -209,6 +209,7 @@ class Heads:
         "The same heads with their parameters on `device`."
         return Heads({k: v.to(device) for k, v in self.params.items()}, self.seeds, self.asymmetry)
 
+# %% ../nbs/01_world.ipynb #26724858
 def sample_heads(
     n: int,  # how many identities
     seed: int = 0,  # head k is drawn from `seed + k` alone; seeds ≥ `HELDOUT_SEED` are held out
